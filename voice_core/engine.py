@@ -1,0 +1,123 @@
+"""The process-wide engine: loads the shared models once and makes call sessions.
+
+Models are shared by every call in the process (they are read-only at inference):
+one Whisper, one Piper voice, one embedded llama.cpp server (or a client for a
+remote OpenAI-compatible endpoint per distinct agent LLM setting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from voice_core.config import AgentConfig, LLMConfig, Settings
+from voice_core.llm.base import LanguageModel
+from voice_core.llm.embedded import EmbeddedLlamaServer
+from voice_core.llm.openai_compat import OpenAICompatibleLLM
+from voice_core.session import CallSession
+from voice_core.stt.base import SpeechToText
+from voice_core.tts.base import TextToSpeech
+
+log = logging.getLogger(__name__)
+
+
+class VoiceEngine:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.stt: SpeechToText | None = None
+        self.tts: TextToSpeech | None = None
+        self.embedded_llm: EmbeddedLlamaServer | None = None
+        self._llms: dict[tuple[str, str, str], OpenAICompatibleLLM] = {}
+        self.load_times_ms: dict[str, float] = {}
+        self._started = False
+        self._start_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Load every model and warm each up, so the first call is as fast as the rest."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await asyncio.to_thread(self._load)
+            await self._warm_up()
+            self._started = True
+
+    def _load(self) -> None:
+        from voice_core.stt.whisper import WhisperSTT
+        from voice_core.tts.piper import PiperTTS
+
+        s = self.settings
+        t = time.perf_counter()
+        self.stt = WhisperSTT(
+            s.whisper_model,
+            device=s.whisper_device,
+            compute_type=s.whisper_compute_type,
+            cpu_threads=s.whisper_threads,
+        )
+        self.load_times_ms["stt"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        self.tts = PiperTTS(s.piper_voice, threads=s.piper_threads)
+        self.load_times_ms["tts"] = (time.perf_counter() - t) * 1000
+        if not s.llm_base_url:
+            t = time.perf_counter()
+            self.embedded_llm = EmbeddedLlamaServer.shared(
+                gguf_path=s.embedded_llm_gguf,
+                threads=s.embedded_llm_threads,
+                ctx=s.embedded_llm_ctx,
+                parallel=s.embedded_llm_parallel,
+            )
+            self.load_times_ms["llm"] = (time.perf_counter() - t) * 1000
+
+    async def _warm_up(self) -> None:
+        assert self.stt is not None and self.tts is not None
+        t = time.perf_counter()
+        await self.stt.transcribe(np.zeros(16000, dtype=np.int16))
+        async for _ in self.tts.synthesize("Hello."):
+            pass
+        llm = self.llm_for(AgentConfig().llm)
+        try:
+            async for _ in llm.stream([{"role": "user", "content": "Hi"}], max_tokens=2):
+                pass
+        except Exception as exc:  # a remote endpoint may be down at start; calls use fallbacks
+            log.warning("LLM warm-up failed: %s", exc)
+        self.load_times_ms["warm_up"] = (time.perf_counter() - t) * 1000
+
+    def llm_for(self, cfg: LLMConfig) -> LanguageModel:
+        """The LLM for an agent: its own endpoint if set, else the process default."""
+        s = self.settings
+        base_url = cfg.base_url or s.llm_base_url
+        if base_url:
+            model = cfg.model or s.llm_model or "default"
+            key = cfg.api_key or s.llm_api_key or ""
+        else:
+            if self.embedded_llm is None:
+                raise RuntimeError("engine not started: the embedded LLM is not running")
+            base_url, model, key = self.embedded_llm.base_url, self.embedded_llm.model, ""
+        cache_key = (base_url, model, key)
+        if cache_key not in self._llms:
+            self._llms[cache_key] = OpenAICompatibleLLM(base_url, model, key or None)
+        return self._llms[cache_key]
+
+    def new_session(
+        self,
+        agent: AgentConfig,
+        *,
+        call_id: str = "",
+        context: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> CallSession:
+        if not self._started or self.stt is None or self.tts is None:
+            raise RuntimeError("call VoiceEngine.start() before creating sessions")
+        return CallSession(
+            agent,
+            stt=self.stt,
+            llm=self.llm_for(agent.llm),
+            tts=self.tts,
+            call_id=call_id,
+            context=context,
+            playout_lead_ms=self.settings.playout_lead_ms,
+            **kwargs,
+        )

@@ -1,0 +1,5 @@
+"""LLM providers: anything that streams chat completions and tool calls."""
+
+from voice_core.llm.base import LanguageModel, LLMError, TextDelta, ToolCall
+
+__all__ = ["LLMError", "LanguageModel", "TextDelta", "ToolCall"]

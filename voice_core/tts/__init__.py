@@ -1,0 +1,5 @@
+"""Text-to-speech providers. The engine sees only :class:`TextToSpeech`."""
+
+from voice_core.tts.base import TextToSpeech
+
+__all__ = ["TextToSpeech"]
