@@ -22,14 +22,15 @@ def clean_for_speech(text: str) -> str:
 
 
 class ClauseChunker:
-    def __init__(self, first_min_words: int = 3, min_words: int = 6) -> None:
+    def __init__(self, first_min_words: int = 2, min_words: int = 6) -> None:
         self.first_min_words = first_min_words
         self.min_words = min_words
         self._buf = ""
         self._emitted = 0
 
     def push(self, token: str) -> list[str]:
-        self._buf += token
+        # Markup goes before cut-finding, so "**Great!** We" cuts after "Great!".
+        self._buf += _MARKUP.sub("", token)
         out: list[str] = []
         while True:
             cut = self._find_cut()

@@ -30,7 +30,7 @@ def _build_encode_table() -> np.ndarray:
     idx = np.arange(256)
     exp = np.zeros(256, dtype=np.int32)
     for e in range(1, 8):
-        exp[idx >= (1 << (e - 1))] = e
+        exp[idx >= (1 << e)] = e
     return exp
 
 

@@ -1,0 +1,297 @@
+"""Turn logic with fast fakes: replies, speculation, barge-in, failures, end conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+import pytest
+
+from tests.conftest import feed, silence
+from tests.voice_core.fakes import (
+    Collector,
+    FakeLLM,
+    FakeSTT,
+    FakeTTS,
+    FakeVad,
+    end_call_reply,
+    failing,
+    tone,
+    words,
+)
+from voice_core.audio.frames import FrameError
+from voice_core.config import AgentConfig, EndCallConfig, EndpointingConfig, LLMConfig
+from voice_core.events import (
+    AgentAudio,
+    AgentReply,
+    AgentTextDelta,
+    CallEnded,
+    ClearAudio,
+    DtmfReceived,
+    ToolInvoked,
+    TranscriptFinal,
+    TurnMetrics,
+)
+from voice_core.metrics import MARKS
+from voice_core.session import CallSession
+
+FAST = 0.004  # feed caller frames 5x faster than real time where timing does not matter
+
+
+def make_agent(**overrides) -> AgentConfig:
+    base = dict(
+        welcome_message=None,
+        endpointing=EndpointingConfig(
+            speech_start_ms=40,
+            speculative_silence_ms=100,
+            end_of_turn_silence_ms=300,
+            interruption_min_speech_ms=200,
+            min_utterance_ms=100,
+        ),
+        end_call=EndCallConfig(silence_timeout_s=30, max_duration_s=60),
+    )
+    base.update(overrides)
+    return AgentConfig(**base)
+
+
+async def start_session(agent=None, stt=None, llm=None, tts=None, **kw):
+    s = CallSession(
+        agent or make_agent(),
+        stt=stt or FakeSTT(),
+        llm=llm or FakeLLM(words("Sure, I can help with that.")),
+        tts=tts or FakeTTS(),
+        vad=FakeVad(),
+        call_id="t",
+        playout_lead_ms=60,
+        **kw,
+    )
+    col = Collector(s)
+    await s.start()
+    return s, col
+
+
+async def say(session, ms: int = 400, trailing_ms: int = 500, pace: float = FAST) -> None:
+    await feed(session, np.concatenate([tone(ms), silence(trailing_ms)]), pace)
+
+
+async def test_a_turn_is_transcribed_answered_and_spoken() -> None:
+    llm = FakeLLM(words("Sure, I can book you in on Tuesday."))
+    s, col = await start_session(llm=llm)
+    await say(s)
+    reply = await col.wait_for(AgentReply)
+    assert reply.text == "Sure, I can book you in on Tuesday." and not reply.interrupted
+    final = col.of(TranscriptFinal)
+    assert [f.text for f in final] == ["I need an appointment"]
+    # the reply arrived as a token stream and became audio
+    deltas = col.of(AgentTextDelta)
+    assert "".join(d.text for d in deltas) == reply.text and len(deltas) > 1
+    audio = col.of(AgentAudio)
+    assert len(audio) == (8 * 60) // 20  # 8 words x 60 ms of fake speech
+    # the LLM saw the system prompt and the caller's words
+    assert llm.calls[0][0]["role"] == "system"
+    assert llm.calls[0][-1] == {"role": "user", "content": "I need an appointment"}
+    assert [m["role"] for m in s.history] == ["system", "user", "assistant"]
+    await s.hangup()
+
+
+async def test_latency_marks_are_complete_and_ordered() -> None:
+    s, col = await start_session()
+    await say(s)
+    metrics = await col.wait_for(TurnMetrics)
+    marks = metrics.marks
+    assert set(marks) == set(MARKS)
+    pipeline = [m for m in MARKS if m != "endpoint"]
+    assert [marks[m] for m in pipeline] == sorted(marks[m] for m in pipeline)
+    assert marks["speech_end"] <= marks["endpoint"] <= marks["first_audio_out"]
+    assert metrics.stages_ms["response"] >= 0
+    assert set(metrics.stages_ms) >= {"endpointing_wait", "stt", "llm_first_token", "response"}
+    await s.hangup()
+
+
+async def test_speculative_reply_is_discarded_when_the_caller_goes_on() -> None:
+    stt = FakeSTT(lambda audio: f"utterance of {audio.size // 1600} tenths")
+    llm = FakeLLM(words("One moment please."))
+    s, col = await start_session(stt=stt, llm=llm)
+    # 400 ms speech, 200 ms pause (past the 100 ms speculation point, before the
+    # 300 ms end of turn), 400 ms more speech, then a real end of turn.
+    audio = np.concatenate([tone(400), silence(200), tone(400), silence(500)])
+    await feed(s, audio, pace=0.02)
+    await col.wait_for(AgentReply)
+    finals = col.of(TranscriptFinal)
+    assert len(finals) == 1  # the discarded speculation never reached the transcript
+    assert len(llm.calls) == 2  # one speculative, one real
+    assert stt.calls[-1] > stt.calls[0]  # the real turn covers the whole utterance
+    assert [m["role"] for m in s.history] == ["system", "user", "assistant"]
+    await s.hangup()
+
+
+async def test_barge_in_clears_audio_cancels_the_reply_and_keeps_what_was_heard() -> None:
+    long_reply = "Our clinic is open from eight in the morning, until six in the evening. " * 3
+    llm = FakeLLM(words(long_reply.strip()), token_delay=0.03)
+    s, col = await start_session(llm=llm)
+    await say(s)
+    first = await col.wait_for(AgentAudio)
+    await asyncio.sleep(0.3)  # the caller hears ~0.3 s, then talks over the agent
+    await feed(s, tone(400), pace=0.02)
+    clear = await col.wait_for(ClearAudio)
+    assert clear.utterance_id == first.utterance_id
+    reply = await col.wait_for(AgentReply)
+    assert reply.interrupted
+    heard = reply.text.split()
+    assert 0 < len(heard) < len(long_reply.split())
+    assert long_reply.split()[: len(heard)] == heard
+    # no audio of that utterance after the clear
+    idx = col.events.index(clear)
+    assert not [
+        e
+        for e in col.events[idx:]
+        if isinstance(e, AgentAudio) and e.utterance_id == clear.utterance_id
+    ]
+    # the LLM stream gets closed (cancellation unwinds over a few loop turns)
+    for _ in range(50):
+        if llm.closed_early:
+            break
+        await asyncio.sleep(0.01)
+    assert llm.closed_early == 1
+    assert s.history[-1] == {"role": "assistant", "content": reply.text}
+    await s.hangup()
+
+
+async def test_a_short_sound_while_the_agent_talks_is_not_a_turn() -> None:
+    llm = FakeLLM(words("Our clinic is open from eight in the morning until six " * 2))
+    s, col = await start_session(llm=llm)
+    await say(s)
+    await col.wait_for(AgentAudio)
+    await feed(s, np.concatenate([tone(140), silence(400)]), pace=0.02)  # "uh-huh"
+    reply = await col.wait_for(AgentReply)
+    assert not reply.interrupted and not col.of(ClearAudio)
+    assert len(llm.calls) == 1
+    await s.hangup()
+
+
+async def test_llm_down_says_the_fallback_line_and_logs_why(caplog) -> None:
+    agent = make_agent(fallback_line="Sorry, one moment please.")
+    s, col = await start_session(agent=agent, llm=FakeLLM(failing("connection refused")))
+    with caplog.at_level(logging.WARNING):
+        await say(s)
+        reply = await col.wait_for(AgentReply)
+    assert reply.text == "Sorry, one moment please."
+    assert "connection refused" in caplog.text
+    await s.hangup()
+
+
+async def test_llm_empty_reply_says_the_fallback_line() -> None:
+    s, col = await start_session(llm=FakeLLM([]))
+    await say(s)
+    reply = await col.wait_for(AgentReply)
+    assert reply.text == make_agent().fallback_line
+    await s.hangup()
+
+
+async def test_llm_that_never_answers_times_out_to_the_fallback(caplog) -> None:
+    async def hang():
+        await asyncio.sleep(30)
+        yield  # pragma: no cover
+
+    agent = make_agent(llm=LLMConfig(first_token_timeout_s=0.3))
+    s, col = await start_session(agent=agent, llm=FakeLLM(hang))
+    with caplog.at_level(logging.WARNING):
+        await say(s)
+        reply = await col.wait_for(AgentReply)
+    assert reply.text == agent.fallback_line
+    assert "no token within 0.3 s" in caplog.text
+    await s.hangup()
+
+
+async def test_noise_without_speech_makes_no_llm_call() -> None:
+    llm = FakeLLM(words("Should not be said."))
+    s, col = await start_session(stt=FakeSTT(""), llm=llm)
+    await say(s)
+    await asyncio.sleep(0.3)
+    assert llm.calls == []
+    assert not col.of(TranscriptFinal) and not col.of(AgentAudio)
+    # and the session still answers real speech afterwards
+    s._stt = FakeSTT("hello")  # noqa: SLF001
+    await say(s)
+    await col.wait_for(AgentReply)
+    await s.hangup()
+
+
+async def test_end_call_tool_hangs_up_after_the_goodbye_is_played() -> None:
+    s, col = await start_session(llm=FakeLLM(end_call_reply("Goodbye, have a nice day!")))
+    await say(s)
+    ended = await col.wait_for(CallEnded)
+    assert ended.reason == "agent_ended"
+    reply = col.of(AgentReply)[0]
+    assert reply.text == "Goodbye, have a nice day!" and not reply.interrupted
+    assert [t.name for t in col.of(ToolInvoked)] == ["end_call"]
+    assert col.events.index(reply) < col.events.index(ended)
+
+
+async def test_max_duration_says_goodbye_and_ends() -> None:
+    agent = make_agent(
+        end_call=EndCallConfig(max_duration_s=0.5, goodbye_message="We are out of time, bye.")
+    )
+    s, col = await start_session(agent=agent)
+    ended = await col.wait_for(CallEnded, timeout=5)
+    assert ended.reason == "max_duration"
+    assert [r.text for r in col.of(AgentReply)] == ["We are out of time, bye."]
+
+
+async def test_caller_silence_prompts_once_then_hangs_up() -> None:
+    agent = make_agent(
+        end_call=EndCallConfig(silence_timeout_s=0.4, silence_prompt="Are you still there?")
+    )
+    s, col = await start_session(agent=agent)
+    ended = await col.wait_for(CallEnded, timeout=5)
+    assert ended.reason == "silence_timeout"
+    assert [r.text for r in col.of(AgentReply)] == ["Are you still there?"]
+
+
+async def test_dtmf_digits_become_a_caller_turn() -> None:
+    llm = FakeLLM(words("Thanks, I found your booking."))
+    s, col = await start_session(llm=llm)
+    for d in "1234#":
+        s.push_dtmf(d)
+    await col.wait_for(AgentReply)
+    assert [e.digits for e in col.of(DtmfReceived)] == list("1234#")
+    assert "1234" in llm.calls[0][-1]["content"]
+    with pytest.raises(ValueError, match="invalid DTMF"):
+        s.push_dtmf("x")
+    await s.hangup()
+
+
+async def test_malformed_frames_are_rejected_and_the_call_goes_on() -> None:
+    s, col = await start_session()
+    with pytest.raises(FrameError, match="160 samples"):
+        s.push_audio(np.zeros(160, np.int16))
+    with pytest.raises(FrameError, match="NaN"):
+        s.push_audio(np.full(320, np.nan, np.float32))
+    await say(s)
+    await col.wait_for(AgentReply)
+    await s.hangup()
+
+
+async def test_a_failing_stage_ends_only_its_own_call(caplog) -> None:
+    broken_stt = FakeSTT()
+    broken_stt.error = RuntimeError("model crashed")
+    a, col_a = await start_session(stt=broken_stt)
+    b, col_b = await start_session()
+    with caplog.at_level(logging.ERROR):
+        await asyncio.gather(say(a), say(b))
+        ended = await col_a.wait_for(CallEnded)
+    assert ended.reason.startswith("error:")
+    assert "model crashed" in caplog.text
+    await col_b.wait_for(AgentReply)
+    assert not b.ended.is_set()
+    await b.hangup()
+
+
+async def test_welcome_message_is_spoken_first_and_in_history() -> None:
+    s, col = await start_session(agent=make_agent(welcome_message="Hello, Bright Smile Dental."))
+    reply = await col.wait_for(AgentReply)
+    assert reply.text == "Hello, Bright Smile Dental."
+    assert s.history[1] == {"role": "assistant", "content": "Hello, Bright Smile Dental."}
+    assert s.transcript[0].speaker == "agent"
+    await s.hangup()
