@@ -212,7 +212,7 @@ async def test_noise_without_speech_makes_no_llm_call() -> None:
     assert llm.calls == []
     assert not col.of(TranscriptFinal) and not col.of(AgentAudio)
     # and the session still answers real speech afterwards
-    s._stt = FakeSTT("hello")  # noqa: SLF001
+    s._stt = FakeSTT("hello")
     await say(s)
     await col.wait_for(AgentReply)
     await s.hangup()
@@ -233,7 +233,7 @@ async def test_max_duration_says_goodbye_and_ends() -> None:
     agent = make_agent(
         end_call=EndCallConfig(max_duration_s=0.5, goodbye_message="We are out of time, bye.")
     )
-    s, col = await start_session(agent=agent)
+    _s, col = await start_session(agent=agent)
     ended = await col.wait_for(CallEnded, timeout=5)
     assert ended.reason == "max_duration"
     assert [r.text for r in col.of(AgentReply)] == ["We are out of time, bye."]
@@ -243,7 +243,7 @@ async def test_caller_silence_prompts_once_then_hangs_up() -> None:
     agent = make_agent(
         end_call=EndCallConfig(silence_timeout_s=0.4, silence_prompt="Are you still there?")
     )
-    s, col = await start_session(agent=agent)
+    _s, col = await start_session(agent=agent)
     ended = await col.wait_for(CallEnded, timeout=5)
     assert ended.reason == "silence_timeout"
     assert [r.text for r in col.of(AgentReply)] == ["Are you still there?"]
