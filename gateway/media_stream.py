@@ -314,9 +314,7 @@ class MediaStreamProtocol:
                 {
                     "event": "media",
                     "streamSid": sid,
-                    "media": {
-                        "payload": base64.b64encode(payload[i : i + FRAME_BYTES]).decode()
-                    },
+                    "media": {"payload": base64.b64encode(payload[i : i + FRAME_BYTES]).decode()},
                 }
             )
             for i in range(0, len(payload), FRAME_BYTES)

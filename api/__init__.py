@@ -1,0 +1,1 @@
+"""voxline's HTTP control plane (FastAPI) and the ``voxline`` command line."""

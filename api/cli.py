@@ -1,0 +1,237 @@
+"""``voxline``: serve the platform, run the demo, or place a test call.
+
+voxline serve [--host H] [--port P]
+voxline demo [--host H] [--port P]
+voxline call --agent ID --say "..." [--say "..."] [--wav FILE] [--record OUT.wav] [--url WS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from voice_core.config import Settings
+
+log = logging.getLogger("voxline")
+
+
+class _AppendLine(argparse.Action):
+    """--say and --wav share one ordered list, so lines are spoken as typed."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        lines = list(getattr(namespace, "lines", None) or [])
+        lines.append(("wav" if option == "--wav" else "say", values))
+        namespace.lines = lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = Settings()
+    parser = argparse.ArgumentParser(prog="voxline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (
+        ("serve", "run the server (media stream, carrier webhooks, health)"),
+        ("demo", "run the server and place one simulated call to the demo agent"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--host", default=settings.host)
+        p.add_argument("--port", type=int, default=settings.port)
+    call = sub.add_parser("call", help="call an agent over the phone protocol and print the talk")
+    call.add_argument("--agent", default=None, help="agent id (default: the server's default)")
+    call.add_argument("--say", action=_AppendLine, metavar="TEXT", help="a line to speak")
+    call.add_argument("--wav", action=_AppendLine, metavar="FILE", help="a WAV file to play")
+    call.add_argument("--record", metavar="OUT.wav", help="save the call as heard (stereo)")
+    call.add_argument(
+        "--url",
+        help="media stream to call, e.g. ws://127.0.0.1:8000/media-stream "
+        "(default: start a server in this process)",
+    )
+    call.add_argument("--barge-in", action="store_true", help="speak over the agent's lines")
+    call.set_defaults(lines=[])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.command == "call" else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        return _serve(args)
+    try:
+        if args.command == "demo":
+            return asyncio.run(_demo(args))
+        return asyncio.run(_call(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(Settings(host=args.host, port=args.port))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from api.app import create_app
+    from api.server import BackgroundServer
+    from gateway.agents import DEMO_AGENT_ID, DEMO_NUMBER
+    from gateway.calls import CallRecord, Direction, new_call_id
+
+    app = create_app(Settings(host=args.host, port=args.port))
+    server = BackgroundServer(app, args.host, args.port, log_level="info")
+    print("voxline demo: loading models ...", flush=True)
+    await server.start()
+    vox = app.state.voxline
+    print(
+        f"\nvoxline is up\n  health:       {server.base_url}/healthz\n"
+        f"  media stream: {server.media_url}\n"
+        f"  voice hook:   POST {server.base_url}/twilio/voice\n"
+        f"  status hook:  POST {server.base_url}/twilio/status\n"
+        f"  API docs:     {server.base_url}/docs\n",
+        flush=True,
+    )
+    call_id = new_call_id()
+    await vox.store.create(
+        CallRecord(
+            id=call_id,
+            agent_id=DEMO_AGENT_ID,
+            direction=Direction.OUTBOUND,
+            from_number=DEMO_NUMBER,
+            to_number="+15550100199",
+        )
+    )
+    print(f"placing a simulated call {call_id} to the demo agent (Bright Smile Dental) ...")
+    sid = await vox.simulated.place_call(
+        to="+15550100199", from_=DEMO_NUMBER, agent_id=DEMO_AGENT_ID, call_id=call_id
+    )
+    call = await vox.simulated.wait(sid)
+    record = await vox.store.get(call_id)
+    if call.report is not None:
+        await call.report.transcribe(vox.engine.stt)
+        print(format_conversation(call.report, record.turn_metrics if record else None))
+    if record is not None:
+        print(
+            f"call {call_id}: {record.status} ({record.end_reason}); "
+            f"recording {record.recording_path}"
+        )
+    print(f"\nstill serving on {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        await server._task  # type: ignore[misc]
+    finally:
+        await server.stop()
+    return 0
+
+
+async def _call(args: argparse.Namespace) -> int:
+    from gateway.simulated_callee import CalleeLine, SimulatedCallee
+    from voice_core.audio.wav import read_wav
+
+    if not args.lines:
+        print("voxline call: give at least one --say TEXT or --wav FILE", file=sys.stderr)
+        return 2
+    lines: list[CalleeLine] = []
+    for kind, value in args.lines:
+        if kind == "wav":
+            try:
+                audio = read_wav(value, 16000)
+            except (OSError, ValueError, EOFError) as exc:
+                print(f"voxline call: --wav {value}: {exc}", file=sys.stderr)
+                return 2
+            lines.append(CalleeLine(f"[{Path(value).name}]", barge_in=args.barge_in, audio=audio))
+        else:
+            lines.append(CalleeLine(value, barge_in=args.barge_in))
+
+    async with contextlib.AsyncExitStack() as stack:
+        store = None
+        if args.url:
+            stt, tts = await asyncio.to_thread(_load_speech_models)
+            url = args.url
+        else:
+            from api.app import create_app
+            from api.server import BackgroundServer
+
+            print("starting an in-process server (models load in a few seconds) ...")
+            app = create_app(Settings())
+            server = BackgroundServer(app)
+            await server.start()
+            stack.push_async_callback(server.stop)
+            vox = app.state.voxline
+            stt, tts, store, url = vox.engine.stt, vox.engine.tts, vox.store, server.media_url
+        callee = SimulatedCallee(url, lines, tts=tts, agent_id=args.agent)
+        print(f"calling {url} (call {callee.call_id}) ...", flush=True)
+        try:
+            report = await callee.run()
+        except OSError as exc:
+            print(f"voxline call: cannot connect to {url}: {exc}", file=sys.stderr)
+            return 1
+        await report.transcribe(stt)
+        metrics = None
+        if store is not None:
+            with contextlib.suppress(TimeoutError):
+                record = await store.wait_final(callee.call_id, 10)  # type: ignore[attr-defined]
+                metrics = record.turn_metrics
+        print(format_conversation(report, metrics))
+        if args.record:
+            path = report.save_recording(args.record)
+            print(f"recording (you left, agent right): {path}")
+        return 0 if report.heard and not report.errors else 1
+
+
+def _load_speech_models() -> tuple[Any, Any]:
+    from voice_core.stt.whisper import WhisperSTT
+    from voice_core.tts.piper import PiperTTS
+
+    settings = Settings()
+    stt = WhisperSTT(
+        settings.whisper_model,
+        device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type,
+        cpu_threads=settings.whisper_threads,
+    )
+    return stt, PiperTTS(settings.piper_voice, threads=settings.piper_threads)
+
+
+def format_conversation(report: Any, turn_metrics: list[dict[str, Any]] | None = None) -> str:
+    """The call as a script, in time order, with the caller-side reply latency per line."""
+    rows: list[tuple[float, str]] = []
+    for i, said in enumerate(report.said):
+        latency = report.reply_latency_ms[i] if i < len(report.reply_latency_ms) else None
+        note = f"   (agent answered {latency:.0f} ms after you stopped)" if latency else ""
+        rows.append((said.started_at, f"[{said.started_at:6.2f}s] you:   {said.text}{note}"))
+    for heard in report.heard:
+        cut = " [interrupted]" if heard.interrupted else ""
+        rows.append((heard.started_at, f"[{heard.started_at:6.2f}s] agent: {heard.text}{cut}"))
+    out = ["", "--- conversation ---", *(row for _, row in sorted(rows, key=lambda r: r[0]))]
+    if turn_metrics:
+        out.append("--- server-side latency per turn (ms) ---")
+        for m in turn_metrics:
+            stages = m.get("stages_ms", {})
+            out.append(
+                f"turn {m['turn']}: response {stages.get('response', '-')}, "
+                f"voice-to-voice {stages.get('voice_to_voice', '-')}, "
+                f"stt {stages.get('stt', '-')}, "
+                f"llm first token {stages.get('llm_first_token', '-')}"
+            )
+    out.append(
+        f"--- {report.media_frames} agent frames, {report.underruns} underruns, "
+        f"{report.clears} clears, marks {len(report.marks_echoed)}/{len(report.marks_received)} "
+        f"echoed, ended by {report.closed_by} ---"
+    )
+    if report.errors:
+        out.append("errors: " + "; ".join(report.errors))
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
