@@ -30,7 +30,9 @@ class BackgroundServer:
                     raise RuntimeError("server exited during startup")
                 await asyncio.sleep(0.02)
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.app.state.voxline.set_listening(self.host, self.port)
+        services = getattr(self.app.state, "voxline", None)
+        if services is not None:
+            services.set_listening(self.host, self.port)
 
     @property
     def base_url(self) -> str:

@@ -251,14 +251,25 @@ class SimulatedCallee:
             )
 
     async def _wait_agent_done(self, since: float) -> bool:
-        """Until the agent finished an utterance that started after ``since`` and went quiet."""
+        """Until the agent finished an utterance that started after ``since`` and went quiet.
+
+        ``reply_timeout_s`` bounds the wait for the reply to *start* (an agent may
+        say nothing); once it talks, it may talk as long as it likes.
+        """
         deadline = self._now() + self.reply_timeout_s
-        while self._now() < deadline and not self._closed.is_set():
+        while not self._closed.is_set():
             now = self._now()
-            heard_reply = any(u.started_at >= since and u.ended_at for u in self.report.heard)
+            started = [u for u in self.report.heard if u.started_at >= since]
+            talking = self._current is not None and self._current.started_at >= since
             quiet = self._current is None and self._play_end <= now
-            if heard_reply and quiet and now - self._last_media_at >= self.settle_s:
+            if (
+                any(u.ended_at for u in started)
+                and quiet
+                and now - self._last_media_at >= (self.settle_s)
+            ):
                 return True
+            if not started and not talking and now >= deadline:
+                return False
             await asyncio.sleep(0.05)
         return False
 
