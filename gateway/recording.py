@@ -61,7 +61,7 @@ class StereoRecorder:
         self.agent = _Track()
 
     def _now(self) -> int:
-        return int((self._clock() - self._t0) * RECORDING_RATE)
+        return round((self._clock() - self._t0) * RECORDING_RATE)
 
     def add_caller(self, samples: np.ndarray, timestamp_ms: int | None = None) -> None:
         now = self._now()
