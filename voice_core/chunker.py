@@ -14,6 +14,10 @@ _CLAUSE_END = re.compile(r"[,\u2014\u2013](?=\s)|\s[-](?=\s)")
 # "Dr." or "3.5" must not end a sentence.
 _ABBREV = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|e\.g|i\.e|a\.m|p\.m)\.$", re.IGNORECASE)
 _MARKUP = re.compile(r"[*_#`]+")
+# Where a long unpunctuated first clause can be cut with the least harm to prosody.
+_BREAK_WORDS = re.compile(
+    r"\s(?=(?:and|but|so|or|because|which|that|if|when|while|to|for|with)\s)", re.IGNORECASE
+)
 
 
 def clean_for_speech(text: str) -> str:
@@ -22,9 +26,14 @@ def clean_for_speech(text: str) -> str:
 
 
 class ClauseChunker:
-    def __init__(self, first_min_words: int = 2, min_words: int = 6) -> None:
+    def __init__(
+        self, first_min_words: int = 2, min_words: int = 6, first_soft_max_words: int = 7
+    ) -> None:
         self.first_min_words = first_min_words
         self.min_words = min_words
+        # Piper's time grows with clause length, and the first clause is on the
+        # critical path: past this many words, cut it before a conjunction.
+        self.first_soft_max_words = first_soft_max_words
         self._buf = ""
         self._emitted = 0
 
@@ -66,6 +75,10 @@ class ClauseChunker:
                 end = m.end()
                 if len(buf[:end].split()) >= min_words and end < len(buf):
                     return end
+            if len(buf.split()) > self.first_soft_max_words:
+                for m in _BREAK_WORDS.finditer(buf):
+                    if len(buf[: m.start()].split()) >= 4:
+                        return m.start()
         # Guard against a runaway clause with no punctuation at all.
         words = buf.split(" ")
         if len(words) > 30:

@@ -58,6 +58,11 @@ class LLMConfig(BaseModel):
     temperature: float = Field(0.6, ge=0.0, le=2.0)
     max_tokens: int = Field(120, ge=1, le=4096, description="a spoken reply should be short")
     first_token_timeout_s: float = Field(8.0, gt=0)
+    prewarm: bool = Field(
+        True,
+        description="send the system prompt once at call start (1 token) so the server's "
+        "prompt cache holds it and the first turn only evaluates the caller's words",
+    )
 
 
 class STTConfig(BaseModel):

@@ -92,6 +92,7 @@ class _Utterance:
     clauses: list[tuple[str, int]] = field(default_factory=list)  # (text, frames)
     queued: int = 0  # frames put on the playout queue
     released: int = 0  # frames handed to the transport
+    played_base: int = 0  # frames surely played before the playout clock last restarted
     done: bool = False  # all frames queued
     played: asyncio.Event = field(default_factory=asyncio.Event)
     turn: _Turn | None = None
@@ -197,6 +198,8 @@ class CallSession:
         self._spawn(self._input_loop(), "input")
         self._spawn(self._playout_loop(), "playout")
         self._spawn(self._watchdog(), "watchdog")
+        if self.agent.llm.prewarm:
+            self._spawn(self._prewarm_llm(), "llm-prewarm")
         if self.agent.welcome_message:
             self._speak_text(self.agent.welcome_message)
 
@@ -296,6 +299,13 @@ class CallSession:
                 task.cancel()
         log.info("call %s ended: %s", self.call_id, reason)
         self._emit(CallEnded(reason))
+
+    async def _prewarm_llm(self) -> None:
+        try:
+            async for _ in self._llm.stream([*self.history], None, max_tokens=1):
+                pass
+        except LLMError as exc:
+            log.warning("call %s: LLM prewarm failed: %s", self.call_id, exc)
 
     # ------------------------------------------------------------------ input
 
@@ -614,7 +624,7 @@ class CallSession:
         if self._playing is utt:
             self._playing = None
         self._last_activity = self._clock()
-        if record_metrics and "first_audio_out" in turn.marks:
+        if record_metrics and "endpoint" in turn.marks and "first_audio_out" in turn.marks:
             metrics = TurnMetrics(
                 turn.no, dict(turn.marks), stage_durations(turn.marks, turn.stt_start)
             )
@@ -625,7 +635,8 @@ class CallSession:
         """The words the caller heard before the barge-in, cut proportionally in a clause."""
         played = utt.released
         if self._playout_t0 is not None:
-            played = min(played, max(0, int((self._clock() - self._playout_t0) / _FRAME_S)))
+            since_restart = max(0, int((self._clock() - self._playout_t0) / _FRAME_S))
+            played = utt.played_base + min(utt.released - utt.played_base, since_restart)
         words: list[str] = []
         for text, n in utt.clauses:
             if played <= 0:
@@ -677,9 +688,11 @@ class CallSession:
             now = self._clock()
             t0 = self._playout_t0
             if t0 is None or now > t0 + self._playout_k * _FRAME_S:
-                # Nothing left playing: restart the clock (no burst to catch up).
+                # Everything released so far has played (or the far end ran dry because
+                # we were late): restart the clock rather than burst to catch up.
                 self._playout_t0 = t0 = now
                 self._playout_k = 0
+                utt.played_base = utt.released
             due = t0 + self._playout_k * _FRAME_S - self._lead_s
             if due > now:
                 await asyncio.sleep(due - now)

@@ -55,6 +55,7 @@ class FakeLLM:
         self.token_delay = token_delay
         self.calls: list[list[dict[str, Any]]] = []
         self.closed_early = 0
+        self.prewarms = 0
 
     async def stream(
         self,
@@ -64,6 +65,9 @@ class FakeLLM:
         temperature: float = 0.6,
         max_tokens: int = 120,
     ) -> AsyncIterator[LLMEvent]:
+        if messages[-1]["role"] == "system":
+            self.prewarms += 1  # the session warming the prompt cache; not a reply
+            return
         self.calls.append(list(messages))
         script = self.scripts.pop(0) if len(self.scripts) > 1 else self.scripts[0]
         if isinstance(script, Exception):

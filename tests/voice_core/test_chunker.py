@@ -42,3 +42,11 @@ def test_text_without_punctuation_still_comes_out() -> None:
 def test_empty_and_punctuation_only_text_yields_nothing() -> None:
     assert stream("") == []
     assert stream(" ... ") == []
+
+
+def test_a_long_unpunctuated_first_clause_is_cut_before_a_conjunction() -> None:
+    clauses = stream("We have openings on Tuesday morning and Thursday afternoon for a cleaning.")
+    assert clauses[0] == "We have openings on Tuesday morning"
+    assert " ".join(clauses) == (
+        "We have openings on Tuesday morning and Thursday afternoon for a cleaning."
+    )

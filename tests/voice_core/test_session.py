@@ -295,3 +295,14 @@ async def test_welcome_message_is_spoken_first_and_in_history() -> None:
     assert s.history[1] == {"role": "assistant", "content": "Hello, Bright Smile Dental."}
     assert s.transcript[0].speaker == "agent"
     await s.hangup()
+
+
+async def test_the_llm_prompt_cache_is_warmed_at_call_start() -> None:
+    llm = FakeLLM(words("Hi."))
+    s, _ = await start_session(llm=llm)
+    for _ in range(50):
+        if llm.prewarms:
+            break
+        await asyncio.sleep(0.01)
+    assert llm.prewarms == 1 and llm.calls == []
+    await s.hangup()
