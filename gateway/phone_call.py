@@ -331,11 +331,12 @@ class PhoneCall:
             await asyncio.wait_for(self.ws.close(code, reason_bytes), 2.0)
 
     async def _finish(self) -> None:
+        # Order matters: the record is final (recording saved) before the socket is
+        # closed, so whoever sees the close also sees the finished record.
         reason = self.end_reason or "ended"
         status = self.end_status or CallStatus.COMPLETED
         if self.session is not None:
             await self.session.hangup(reason)
-        await self._close(_CLOSE_PROTOCOL if self._protocol_error else _CLOSE_NORMAL, reason)
         store = self.gw.store
         if self.call_id is None:
             # Nothing identified the call (no valid 'start'): keep a record of the attempt.
@@ -366,9 +367,11 @@ class PhoneCall:
             fields["recording_path"] = str(path)
         record = await store.get(self.call_id)
         if record is not None:
-            if record.end_reason:  # the carrier reported the end first
+            # The stream knows why the call ended better than a carrier's "completed".
+            if record.end_reason and not record.end_reason.startswith("carrier:"):
                 fields.pop("end_reason")
             await store.update(self.call_id, **fields)
             await store.set_status(self.call_id, status, reason=reason)
+        await self._close(_CLOSE_PROTOCOL if self._protocol_error else _CLOSE_NORMAL, reason)
         level = logging.WARNING if status == CallStatus.FAILED else logging.INFO
         log.log(level, "call %s ended (%s): %s", self.call_id, status, reason)

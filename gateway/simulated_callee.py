@@ -229,7 +229,8 @@ class SimulatedCallee:
 
     async def _script(self) -> None:
         since = 0.0
-        if self.wait_for_greeting:
+        # A first line that barges in talks over the greeting instead of waiting it out.
+        if self.wait_for_greeting and not (self.lines and self.lines[0].barge_in):
             await self._wait_agent_done(since)
         for line in self.lines:
             if self._closed.is_set():

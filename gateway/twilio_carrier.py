@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -70,7 +71,12 @@ class TwilioCarrier:
         ]
         url = f"{self._base}/2010-04-01/Accounts/{self._sid}/Calls.json"
         try:
-            response = await self._client.post(url, data=form, auth=(self._sid, self._token))
+            response = await self._client.post(
+                url,
+                content=urlencode(form),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                auth=(self._sid, self._token),
+            )
         except httpx.HTTPError as exc:
             raise CarrierError(f"Twilio unreachable: {type(exc).__name__}: {exc}") from exc
         body = _json(response)
