@@ -93,6 +93,7 @@ class CalleeReport:
     media_times: list[float] = field(default_factory=list)  # arrival of each agent frame
     underruns: int = 0
     underrun_ms: float = 0.0
+    gaps_ms: list[float] = field(default_factory=list)  # each underrun's length
     errors: list[str] = field(default_factory=list)
     closed_by: str = ""  # "callee" (sent stop) or "server"
     close_code: int | None = None
@@ -345,6 +346,7 @@ class SimulatedCallee:
                 # The buffer ran dry in the middle of an utterance: the caller hears a gap.
                 self.report.underruns += 1
                 self.report.underrun_ms += (now - self._play_end) * 1000
+                self.report.gaps_ms.append(round((now - self._play_end) * 1000, 1))
             self._play_end = now
         if self._current is None:
             self._current = HeardUtterance(started_at=self._play_end)
