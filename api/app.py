@@ -1,29 +1,41 @@
-"""The FastAPI application: engine lifecycle, phone gateway routes, health.
+"""The FastAPI application: engine lifecycle, database, control plane, phone gateway.
 
 ``create_app`` builds everything a call needs once, in the lifespan: the engine
-(models load once per process), the call store, the agent directory and the
-outbound carrier. They hang off ``app.state.voxline`` for routes and the CLI.
+(models load once per process), the database (migrated to the latest schema),
+the call store, the agent directory and the outbound carrier. They hang off
+``app.state.voxline`` for routes and the CLI.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
-from gateway.agents import AgentDirectory, InMemoryAgentDirectory
-from gateway.calls import CallStore, InMemoryCallStore
+from api import heartbeat
+from api.bootstrap import Bootstrap, ensure_defaults
+from api.db.engine import create_engine, migrate, session_factory
+from api.routes import agents as agent_routes
+from api.routes import calls as call_routes
+from api.routes import phone_numbers as number_routes
+from api.settings import ServerSettings
+from api.stores import SqlAgentDirectory, SqlCallStore
+from gateway.agents import AgentDirectory
+from gateway.calls import CallRecord, CallStatus, CallStore
 from gateway.carriers import Carrier
 from gateway.config import CarrierSettings
 from gateway.phone_call import PhoneGateway
-from gateway.simulated_carrier import SimulatedCarrier
+from gateway.simulated_carrier import SimulatedCarrier, SimulatedContact
 from gateway.twilio_carrier import TwilioCarrier
 from gateway.twilio_routes import MEDIA_STREAM_PATH, build_router, websocket_base
-from voice_core.config import Settings
+from voice_core.config import LLMConfig, Settings
 from voice_core.engine import VoiceEngine
 
 log = logging.getLogger(__name__)
@@ -40,6 +52,8 @@ class Voxline:
     phone: PhoneGateway
     carrier: Carrier
     simulated: SimulatedCarrier  # always there: tests, demo and test calls use it
+    settings_default_from: str | None = None
+    default_llm_config: LLMConfig = field(default_factory=LLMConfig)
 
     def set_listening(self, host: str, port: int) -> None:
         """Tell the simulated carrier where our media stream is once the port is bound."""
@@ -47,6 +61,36 @@ class Voxline:
             self.simulated.media_url = websocket_base(self.settings.public_url) + MEDIA_STREAM_PATH
         else:
             self.simulated.media_url = f"ws://{_url_host(host)}:{port}{MEDIA_STREAM_PATH}"
+
+    async def place_call(self, record: CallRecord) -> str:
+        """Dial an outbound call whose record already exists."""
+        kwargs: dict[str, Any] = {}
+        if self.carrier is self.simulated:
+            # call_context.simulation scripts the simulated callee (outcome, lines).
+            sim = record.context.get("simulation")
+            if isinstance(sim, dict):
+                kwargs["contact"] = SimulatedContact(
+                    **{k: v for k, v in sim.items() if k in ("outcome", "lines", "ring_s")}
+                )
+        return await self.carrier.place_call(
+            to=record.to_number,
+            from_=record.from_number,
+            agent_id=record.agent_id or "",
+            call_id=record.id,
+            context=record.context,
+            **kwargs,
+        )
+
+    async def hang_up(self, call_id: str, reason: str = "api_hangup") -> None:
+        live = self.phone.active.get(call_id)
+        if live is not None:
+            await live.hangup(reason)
+            return
+        # Not connected here yet (queued or ringing): stop the carrier from connecting it.
+        cancel = getattr(self.carrier, "cancel", None)
+        if cancel is not None:
+            await cancel(call_id)
+        await self.store.set_status(call_id, CallStatus.CANCELLED, reason=reason)
 
 
 def _url_host(host: str) -> str:
@@ -57,6 +101,48 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes with 413, before reading them whole."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def create_app(
     settings: Settings | None = None,
     engine: VoiceEngine | None = None,
@@ -65,10 +151,16 @@ def create_app(
     agents: AgentDirectory | None = None,
     carrier_settings: CarrierSettings | None = None,
 ) -> FastAPI:
-    settings = settings or (engine.settings if engine else Settings())
+    settings = ServerSettings.from_settings(
+        settings or (engine.settings if engine else ServerSettings())
+    )
     engine = engine or VoiceEngine(settings)
-    store = store or InMemoryCallStore()
-    agents = agents or InMemoryAgentDirectory.with_demo_agent()
+    db_engine = create_engine(settings.resolved_database_url)
+    sessions = session_factory(db_engine)
+    sql_agents = SqlAgentDirectory(sessions)
+    sql_store = SqlCallStore(sessions)
+    store = store or sql_store
+    agents = agents or sql_agents
     carrier_settings = carrier_settings or CarrierSettings()
     phone = PhoneGateway(
         engine=engine,
@@ -80,25 +172,64 @@ def create_app(
     carrier: Carrier = simulated
     if carrier_settings.carrier == "twilio":
         carrier = TwilioCarrier(carrier_settings, public_url=settings.public_url or "", store=store)
-    services = Voxline(settings, engine, store, agents, phone, carrier, simulated)
+    services = Voxline(
+        settings,
+        engine,
+        store,
+        agents,
+        phone,
+        carrier,
+        simulated,
+        settings_default_from=carrier_settings.twilio_from_number,
+    )
     services.set_listening(settings.host, settings.port)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(settings.resolved_database_url)
+        boot: Bootstrap = await ensure_defaults(sessions, settings.data_dir)
+        app.state.bootstrap = boot
+        sql_store.default_org_id = boot.org_id
+        if sql_agents.default_agent_id is None:
+            sql_agents.default_agent_id = boot.agent_id
         await engine.start()  # a no-op when the caller already started it
         simulated.tts = engine.tts
         log.info("engine ready: %s", engine.load_times_ms)
+        monitor = heartbeat.HeartbeatMonitor(
+            sessions,
+            heartbeat.build_checks(app.state, sessions),
+            interval_s=settings.heartbeat_interval_s,
+            cache_s=settings.heartbeat_cache_s,
+        )
+        app.state.heartbeat = monitor
+        monitor.start()
         try:
             yield
         finally:
+            await monitor.stop()
             await phone.hangup_all("server_shutdown")
             await simulated.aclose()
             if carrier is not simulated:
                 await carrier.aclose()
+            with contextlib.suppress(Exception):
+                await db_engine.dispose()
 
-    app = FastAPI(title="voxline", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="voxline",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Self-hosted real-time voice agents. Authenticate with "
+        "`Authorization: Bearer <API key>` (create one with `voxline keys create`).",
+    )
     app.state.voxline = services
+    app.state.db_sessions = sessions
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.include_router(build_router(phone, settings.public_url))
+    app.include_router(agent_routes.router)
+    app.include_router(call_routes.router)
+    app.include_router(number_routes.router)
+    app.include_router(heartbeat.router)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, object]:

@@ -3,6 +3,7 @@
 voxline serve [--host H] [--port P]
 voxline demo [--host H] [--port P]
 voxline call --agent ID --say "..." [--say "..."] [--wav FILE] [--record OUT.wav] [--url WS]
+voxline keys create [--name NAME] [--org ORG_ID | --new-org NAME]
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--barge-in", action="store_true", help="speak over the agent's lines")
     call.set_defaults(lines=[])
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create an API key (printed once)")
+    create.add_argument("--name", default="", help="a label for the key")
+    group = create.add_mutually_exclusive_group()
+    group.add_argument("--org", help="organization id (default: the first organization)")
+    group.add_argument("--new-org", metavar="NAME", help="create a new organization for the key")
     return parser
 
 
@@ -64,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "serve":
         return _serve(args)
+    if args.command == "keys":
+        return asyncio.run(_keys_create(args))
     try:
         if args.command == "demo":
             return asyncio.run(_demo(args))
@@ -76,44 +86,96 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.settings import ServerSettings
 
-    app = create_app(Settings(host=args.host, port=args.port))
+    app = create_app(ServerSettings(host=args.host, port=args.port))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
+
+
+async def _keys_create(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from api.auth import create_key, create_organization
+    from api.bootstrap import ensure_defaults
+    from api.db.engine import create_engine, migrate, session_factory
+    from api.db.models import Organization
+    from api.settings import ServerSettings
+
+    settings = ServerSettings()
+    url = settings.resolved_database_url
+    await migrate(url)
+    db_engine = create_engine(url)
+    sessions = session_factory(db_engine)
+    try:
+        async with sessions() as db:
+            if args.new_org:
+                org = await create_organization(db, args.new_org)
+            elif args.org:
+                org = await db.get(Organization, args.org)
+                if org is None:
+                    print(f"voxline keys: no organization {args.org!r}", file=sys.stderr)
+                    return 2
+            else:
+                await ensure_defaults(sessions, settings.data_dir)
+                org = (
+                    (await db.execute(select(Organization).order_by(Organization.created_at)))
+                    .scalars()
+                    .first()
+                )
+            row, key = await create_key(db, org.id, args.name)
+            await db.commit()
+        print(f"organization {org.id} ({org.name})\nkey id {row.id}\n\n{key}\n")
+        print("Keep it safe: only its hash is stored; it cannot be shown again.")
+        return 0
+    finally:
+        await db_engine.dispose()
 
 
 async def _demo(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.server import BackgroundServer
-    from gateway.agents import DEMO_AGENT_ID, DEMO_NUMBER
+    from api.settings import ServerSettings
+    from gateway.agents import DEMO_NUMBER
     from gateway.calls import CallRecord, Direction, new_call_id
 
-    app = create_app(Settings(host=args.host, port=args.port))
+    app = create_app(ServerSettings(host=args.host, port=args.port))
     server = BackgroundServer(app, args.host, args.port, log_level="info")
     print("voxline demo: loading models ...", flush=True)
     await server.start()
     vox = app.state.voxline
+    boot = app.state.bootstrap
+    base = server.base_url
+    key = boot.api_key or "<run: voxline keys create>"
     print(
-        f"\nvoxline is up\n  health:       {server.base_url}/healthz\n"
+        f"\nvoxline is up\n"
+        f"  API docs:     {base}/docs\n"
+        f"  API key:      {key}\n"
+        f"  demo agent:   {boot.agent_id} (Bright Smile Dental, number {DEMO_NUMBER})\n"
+        f"  status page:  {base}/api/status-page/heartbeat/all\n"
         f"  media stream: {server.media_url}\n"
-        f"  voice hook:   POST {server.base_url}/twilio/voice\n"
-        f"  status hook:  POST {server.base_url}/twilio/status\n"
-        f"  API docs:     {server.base_url}/docs\n",
+        f"  voice hook:   POST {base}/twilio/voice\n"
+        f"\ntry it:\n"
+        f"  curl -s -H 'Authorization: Bearer {key}' {base}/api/v1/agents\n"
+        f"  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
+        f'       -d \'{{"agent_id": "{boot.agent_id}", "to_number": "+15550100199"}}\' \\\n'
+        f"       {base}/api/v1/calls/dispatch\n",
         flush=True,
     )
     call_id = new_call_id()
     await vox.store.create(
         CallRecord(
             id=call_id,
-            agent_id=DEMO_AGENT_ID,
+            agent_id=boot.agent_id,
             direction=Direction.OUTBOUND,
             from_number=DEMO_NUMBER,
             to_number="+15550100199",
-        )
+        ),
+        org_id=boot.org_id,
     )
     print(f"placing a simulated call {call_id} to the demo agent (Bright Smile Dental) ...")
     sid = await vox.simulated.place_call(
-        to="+15550100199", from_=DEMO_NUMBER, agent_id=DEMO_AGENT_ID, call_id=call_id
+        to="+15550100199", from_=DEMO_NUMBER, agent_id=boot.agent_id, call_id=call_id
     )
     call = await vox.simulated.wait(sid)
     record = await vox.store.get(call_id)
@@ -123,9 +185,9 @@ async def _demo(args: argparse.Namespace) -> int:
     if record is not None:
         print(
             f"call {call_id}: {record.status} ({record.end_reason}); "
-            f"recording {record.recording_path}"
+            f"log: {base}/api/v1/calls/{call_id}"
         )
-    print(f"\nstill serving on {server.base_url} (Ctrl-C to stop)", flush=True)
+    print(f"\nstill serving on {base} (Ctrl-C to stop)", flush=True)
     try:
         await server._task  # type: ignore[misc]
     finally:
@@ -162,7 +224,9 @@ async def _call(args: argparse.Namespace) -> int:
             from api.server import BackgroundServer
 
             print("starting an in-process server (models load in a few seconds) ...")
-            app = create_app(Settings())
+            from api.settings import ServerSettings
+
+            app = create_app(ServerSettings())
             server = BackgroundServer(app)
             await server.start()
             stack.push_async_callback(server.stop)

@@ -76,8 +76,10 @@ _FIELDS = {
 
 
 class SqlCallStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker, default_org_id: str | None = None) -> None:
         self._sessions = sessions
+        # Owner of calls no agent identifies (a stream that never sent a valid start).
+        self.default_org_id = default_org_id
         self._changed = asyncio.Condition()
 
     async def create(
@@ -88,6 +90,7 @@ class SqlCallStore:
                 org_id = (
                     await db.execute(select(Agent.org_id).where(Agent.id == record.agent_id))
                 ).scalar_one_or_none()
+                org_id = org_id or self.default_org_id
                 if org_id is None:
                     raise ValueError(
                         f"call {record.id}: agent {record.agent_id!r} has no organization"

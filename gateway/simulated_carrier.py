@@ -135,6 +135,12 @@ class SimulatedCarrier:
             log.warning("simulated call %s failed: %s", call_id, call.error)
             await store.set_status(call_id, CallStatus.FAILED, reason=f"carrier:{call.error}")
 
+    async def cancel(self, call_id: str) -> None:
+        """Stop ringing (or talking to) the callee of ``call_id``; it ends cancelled."""
+        for call in self.calls.values():
+            if call.call_id == call_id and call.task is not None and not call.task.done():
+                call.task.cancel()
+
     async def aclose(self) -> None:
         for call in self.calls.values():
             if call.task is not None and not call.task.done():

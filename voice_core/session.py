@@ -195,11 +195,11 @@ class CallSession:
     async def start(self) -> None:
         self.started_at = self._clock()
         self._last_activity = self.started_at
-        self._spawn(self._input_loop(), "input")
-        self._spawn(self._playout_loop(), "playout")
-        self._spawn(self._watchdog(), "watchdog")
+        self._spawn("input", self._input_loop)
+        self._spawn("playout", self._playout_loop)
+        self._spawn("watchdog", self._watchdog)
         if self.agent.llm.prewarm:
-            self._spawn(self._prewarm_llm(), "llm-prewarm")
+            self._spawn("llm-prewarm", self._prewarm_llm)
         if self.agent.welcome_message:
             self._speak_text(self.agent.welcome_message)
 
@@ -270,16 +270,20 @@ class CallSession:
     def _emit(self, event: SessionEvent) -> None:
         self._events.put_nowait(event)
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(self._guard(coro, name), name=f"{self.call_id}:{name}")
+    def _spawn(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        # The coroutine is created inside the task, so a task cancelled before it
+        # ever runs (a speculation discarded at once) leaves no un-awaited coroutine.
+        task = asyncio.create_task(
+            self._guard(name, fn, args, kwargs), name=f"{self.call_id}:{name}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _guard(self, coro: Any, name: str) -> None:
+    async def _guard(self, name: str, fn: Any, args: tuple, kwargs: dict) -> None:
         """An exception in any stage ends this call (with a logged reason), nothing else."""
         try:
-            await coro
+            await fn(*args, **kwargs)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -363,7 +367,7 @@ class CallSession:
             ):
                 self._last_partial_at = now
                 audio = np.concatenate(self._utt_frames)
-                self._partial_task = self._spawn(self._partial(audio), "partial-stt")
+                self._partial_task = self._spawn("partial-stt", self._partial, audio)
 
     def _ignore_utterance(self) -> bool:
         """A short caller sound while the agent talks (an 'uh-huh') is not a turn."""
@@ -388,7 +392,7 @@ class CallSession:
         turn.user_text = f"(The caller typed on the keypad: {digits})"
         turn.marks["speech_end"] = self._clock()
         self._pending = turn
-        turn.task = self._spawn(self._reply(turn), f"reply-{turn.no}")
+        turn.task = self._spawn(f"reply-{turn.no}", self._reply, turn)
         self._commit(turn, self._clock())
 
     # ------------------------------------------------------------------ turns
@@ -404,7 +408,7 @@ class CallSession:
         turn = self._new_turn(np.concatenate(self._utt_frames))
         turn.marks["speech_end"] = speech_end_t
         self._pending = turn
-        turn.task = self._spawn(self._reply(turn), f"reply-{turn.no}")
+        turn.task = self._spawn(f"reply-{turn.no}", self._reply, turn)
 
     def _discard_pending(self, why: str) -> None:
         turn = self._pending
@@ -550,7 +554,7 @@ class CallSession:
         turn = self._new_turn(None)
         turn.committed.set()
         self._speaking = turn
-        turn.task = self._spawn(self._speak(turn, lines(), record_metrics=False), "say")
+        turn.task = self._spawn("say", self._speak, turn, lines(), record_metrics=False)
         return turn
 
     async def _speak(
