@@ -7,17 +7,27 @@ rows, so the phone gateway and the control plane see the same calls.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.db.models import Agent, Call, PhoneNumber
 from api.schemas import AgentSpec
 from gateway.agents import normalize_number
 from gateway.calls import CallRecord, CallStatus, Direction, UnknownCall
 from voice_core.config import AgentConfig
+
+log = logging.getLogger(__name__)
+
+# Runs inside the transaction that changes a call's status, so whatever it writes
+# (a campaign counter, a delivery in the outbox) commits or rolls back with it.
+StatusHook = Callable[[AsyncSession, Call, CallStatus, CallStatus], Awaitable[None]]
+# Runs after that transaction committed (wake a worker, publish a live event).
+StatusListener = Callable[[CallRecord], None]
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -80,6 +90,8 @@ class SqlCallStore:
         self._sessions = sessions
         # Owner of calls no agent identifies (a stream that never sent a valid start).
         self.default_org_id = default_org_id
+        self.status_hooks: list[StatusHook] = []
+        self.status_listeners: list[StatusListener] = []
         self._changed = asyncio.Condition()
 
     async def create(
@@ -169,7 +181,15 @@ class SqlCallStore:
                 row.ended_at = now
                 if reason and not row.end_reason:
                     row.end_reason = reason
+            for hook in self.status_hooks:
+                await hook(db, row, current, status)
             await db.commit()
+            record = to_record(row)
+        for listener in self.status_listeners:
+            try:
+                listener(record)
+            except Exception:
+                log.exception("status listener failed for call %s", call_id)
         await self._notify()
         return True
 
