@@ -101,6 +101,7 @@ class Call(Base):
     agent_id: Mapped[str | None] = mapped_column(String(40), index=True)
     agent_version: Mapped[int | None] = mapped_column(Integer)
     bulk_call_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    bulk_contact_id: Mapped[int | None] = mapped_column(Integer, index=True)
     direction: Mapped[str] = mapped_column(String(16))
     from_number: Mapped[str] = mapped_column(String(32), default="")
     to_number: Mapped[str] = mapped_column(String(32), default="")
