@@ -22,7 +22,9 @@ from fastapi.responses import JSONResponse
 from api import heartbeat
 from api.bootstrap import Bootstrap, ensure_defaults
 from api.db.engine import create_engine, migrate, session_factory
+from api.campaigns import CampaignDispatcher, on_call_status
 from api.routes import agents as agent_routes
+from api.routes import bulk_calls as bulk_call_routes
 from api.routes import calls as call_routes
 from api.routes import phone_numbers as number_routes
 from api.settings import ServerSettings
@@ -69,9 +71,13 @@ class Voxline:
             # call_context.simulation scripts the simulated callee (outcome, lines).
             sim = record.context.get("simulation")
             if isinstance(sim, dict):
-                kwargs["contact"] = SimulatedContact(
-                    **{k: v for k, v in sim.items() if k in ("outcome", "lines", "ring_s")}
-                )
+                fields = {k: v for k, v in sim.items() if k in ("outcome", "lines", "ring_s")}
+                outcomes = sim.get("outcomes")
+                if isinstance(outcomes, list) and outcomes:
+                    # One outcome per attempt (campaign retries): busy, then answer, ...
+                    attempt = int(record.context.get("attempt", 1))
+                    fields["outcome"] = outcomes[min(attempt, len(outcomes)) - 1]
+                kwargs["contact"] = SimulatedContact(**fields)
         return await self.carrier.place_call(
             to=record.to_number,
             from_=record.from_number,
@@ -183,6 +189,15 @@ def create_app(
         settings_default_from=carrier_settings.twilio_from_number,
     )
     services.set_listening(settings.host, settings.port)
+    dispatcher = CampaignDispatcher(
+        sessions,
+        services,
+        tick_s=settings.campaign_tick_s,
+        lease_s=settings.campaign_lease_s,
+        org_max_concurrent=settings.org_max_concurrent_calls,
+    )
+    sql_store.status_hooks.append(on_call_status)
+    sql_store.status_listeners.append(lambda _record: dispatcher.wake())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -203,9 +218,11 @@ def create_app(
         )
         app.state.heartbeat = monitor
         monitor.start()
+        dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.stop()
             await monitor.stop()
             await phone.hangup_all("server_shutdown")
             await simulated.aclose()
@@ -224,11 +241,13 @@ def create_app(
     app.state.voxline = services
     app.state.db_sessions = sessions
     app.state.settings = settings
+    app.state.dispatcher = dispatcher
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.include_router(build_router(phone, settings.public_url))
     app.include_router(agent_routes.router)
     app.include_router(call_routes.router)
     app.include_router(number_routes.router)
+    app.include_router(bulk_call_routes.router)
     app.include_router(heartbeat.router)
 
     @app.get("/healthz", tags=["service"])

@@ -17,6 +17,16 @@ class ServerSettings(Settings):
     )
     heartbeat_interval_s: float = Field(60.0, gt=0, description="how often monitors are checked")
     heartbeat_cache_s: float = Field(30.0, ge=0, le=60, description="status page response cache")
+    campaign_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="a dialed contact's lease; if its process dies, another takes the contact "
+        "back after this long",
+    )
+    campaign_tick_s: float = Field(0.5, gt=0, description="dispatcher poll interval")
+    org_max_concurrent_calls: int = Field(
+        50, ge=1, description="campaign calls in flight per organization, all campaigns"
+    )
     max_request_bytes: int = Field(
         1_000_000,
         gt=0,

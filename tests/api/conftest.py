@@ -87,6 +87,7 @@ async def running(engine, database_url, tmp_path_factory) -> AsyncIterator[Runni
             "data_dir": str(data_dir),
             "database_url": database_url,
             "heartbeat_interval_s": 3600,  # tests beat on demand
+            "campaign_tick_s": 0.2,
         }
     )
     app = create_app(settings, engine)
