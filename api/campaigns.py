@@ -385,6 +385,7 @@ class CampaignDispatcher:
             task.add_done_callback(self._dials.discard)
 
     async def _dial(self, record: CallRecord) -> None:
+        log.info("campaign call %s to %s dialed by %s", record.id, record.to_number, self.owner)
         try:
             await self._services.place_call(record)
         except asyncio.CancelledError:
