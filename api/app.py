@@ -29,6 +29,7 @@ from api.routes import calls as call_routes
 from api.routes import phone_numbers as number_routes
 from api.settings import ServerSettings
 from api.stores import SqlAgentDirectory, SqlCallStore
+from api.webrtc_setup import build_realtime
 from gateway.agents import AgentDirectory
 from gateway.calls import CallRecord, CallStatus, CallStore
 from gateway.carriers import Carrier
@@ -91,6 +92,9 @@ class Voxline:
         live = self.phone.active.get(call_id)
         if live is not None:
             await live.hangup(reason)
+            return
+        webrtc = getattr(self, "webrtc", None)  # browser and WhatsApp calls
+        if webrtc is not None and await webrtc.hangup(call_id, reason):
             return
         # Not connected here yet (queued or ringing): stop the carrier from connecting it.
         cancel = getattr(self.carrier, "cancel", None)
@@ -189,6 +193,7 @@ def create_app(
         settings_default_from=carrier_settings.twilio_from_number,
     )
     services.set_listening(settings.host, settings.port)
+    realtime = build_realtime(settings, engine, store, agents)
     dispatcher = CampaignDispatcher(
         sessions,
         services,
@@ -224,6 +229,7 @@ def create_app(
         finally:
             await dispatcher.stop()
             await monitor.stop()
+            await realtime.aclose()  # every WebRTC peer closed, its record finalized
             await phone.hangup_all("server_shutdown")
             await simulated.aclose()
             if carrier is not simulated:
@@ -249,6 +255,7 @@ def create_app(
     app.include_router(number_routes.router)
     app.include_router(bulk_call_routes.router)
     app.include_router(heartbeat.router)
+    realtime.install(app, services)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, object]:

@@ -33,6 +33,40 @@ class ServerSettings(Settings):
         description="larger request bodies get 413 (a CSV of contacts is the biggest honest one)",
     )
 
+    # WebRTC (browser widget, test-call page, WhatsApp media).
+    ice_servers: list[str] = Field(
+        default_factory=list,
+        description="STUN/TURN URLs for WebRTC peers, as a JSON list of strings; empty by "
+        "default so a call never contacts a third-party server unless configured",
+    )
+    ice_username: str | None = Field(None, description="TURN username (for every TURN URL)")
+    ice_credential: str | None = Field(None, description="TURN credential")
+    webrtc_loopback_candidates: bool = Field(
+        False,
+        description="dev/test only: offer 127.0.0.1 as the only host ICE candidate "
+        "(aioice leaves loopback out), so calls work inside a loopback-only namespace",
+    )
+    webrtc_session_ttl_s: float = Field(
+        60.0, gt=0, le=3600, description="life of a single-use browser session token"
+    )
+    webrtc_gather_timeout_s: float = Field(
+        5.0, gt=0, description="wait for ICE gathering before answering (non-trickle)"
+    )
+    webrtc_connect_timeout_s: float = Field(
+        20.0, gt=0, description="a peer not connected this long after its answer is dropped"
+    )
+    # WhatsApp Business Calling (Cloud API).
+    whatsapp_app_secret: str | None = Field(
+        None, description="app secret: verifies X-Hub-Signature-256 on webhooks"
+    )
+    whatsapp_verify_token: str | None = Field(
+        None, description="answers the webhook verification challenge"
+    )
+    whatsapp_phone_number_id: str | None = Field(None, description="business phone number id")
+    whatsapp_access_token: str | None = Field(None, description="Graph API bearer token")
+    whatsapp_graph_base_url: str = Field("https://graph.facebook.com", description="Graph API")
+    whatsapp_graph_version: str = Field("v23.0", description="Graph API version path segment")
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

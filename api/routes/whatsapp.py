@@ -1,0 +1,48 @@
+"""WhatsApp Cloud API webhooks for calls: ``GET`` verification, ``POST`` events.
+
+The signature is checked on the raw body before it is parsed; a bad one gets
+401/403 and nothing is started. Events are handed to ``WhatsAppCalls``, which
+answers connects in the background so WhatsApp gets its 200 at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+
+from gateway.whatsapp.webhook import (
+    SIGNATURE_HEADER,
+    WebhookError,
+    parse_calls,
+    verification_challenge,
+    verify_signature,
+)
+
+router = APIRouter(prefix="/whatsapp", tags=["whatsapp"])
+
+
+@router.get("/webhook", response_class=PlainTextResponse)
+async def verify(request: Request) -> PlainTextResponse:
+    settings = request.app.state.settings
+    try:
+        challenge = verification_challenge(
+            dict(request.query_params), settings.whatsapp_verify_token
+        )
+    except WebhookError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return PlainTextResponse(challenge)
+
+
+@router.post("/webhook")
+async def receive(request: Request) -> dict[str, Any]:
+    settings = request.app.state.settings
+    body = await request.body()
+    try:
+        verify_signature(body, request.headers.get(SIGNATURE_HEADER), settings.whatsapp_app_secret)
+        events = parse_calls(body)
+    except WebhookError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    request.app.state.whatsapp.handle(events)
+    return {"received": len(events)}
