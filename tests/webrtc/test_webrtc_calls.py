@@ -61,9 +61,10 @@ async def test_call_over_webrtc_answers_the_caller(realtime, api, engine):
             m for m in peer.messages if m.get("type") == "transcript" and m["role"] == "agent"
         ]
         await wait_until(lambda: len(agent_lines()) >= 2, 30, "the agent's reply")
-        reply_heard = [t for t, _ in peer.heard_at if peer.mic.finished_at and t > peer.mic.finished_at]
-        assert peer.mic.finished_at is not None
-        response_ms = (reply_heard[0] - peer.mic.finished_at) * 1000 if reply_heard else -1
+        spoke_until = peer.mic.finished_at
+        assert spoke_until is not None
+        reply_heard = [t for t, _ in peer.heard_at if t > spoke_until]
+        response_ms = (reply_heard[0] - spoke_until) * 1000 if reply_heard else -1
         print(
             f"\nWebRTC (aiortc client): connect {connect_s * 1000:.0f} ms, greeting audio "
             f"{greeting_ms:.0f} ms after the offer, caller speech end -> reply audio "
