@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 
 from tests.webrtc.conftest import QUICK_WELCOME
@@ -108,3 +109,48 @@ async def test_peer_that_never_connects_fails_the_call(realtime, api):
         gw.connect_timeout_s = old
     assert call["status"] == "failed"
     assert call["end_reason"].startswith("timeout: peer did not connect")
+
+
+async def test_server_shutdown_closes_peers_and_finalizes_calls(engine, tmp_path):
+    from api.app import create_app
+    from api.server import BackgroundServer
+    from api.settings import ServerSettings
+
+    settings = ServerSettings(
+        **{
+            **engine.settings.model_dump(),
+            "data_dir": str(tmp_path),
+            "database_url": None,
+            "heartbeat_interval_s": 3600,
+            "webrtc_loopback_candidates": True,
+        }
+    )
+    app = create_app(settings, engine)
+    server = BackgroundServer(app)
+    await server.start()
+    key, agent_id = app.state.bootstrap.api_key, app.state.bootstrap.agent_id
+    peer = TestPeer()
+    try:
+        async with httpx.AsyncClient(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}
+        ) as client:
+            token = (await client.post("/api/v1/sessions", json={"agent_id": agent_id})).json()
+            r = await client.post(
+                "/webrtc/offer",
+                json={"sdp": await peer.offer(), "type": "offer", "token": token["token"]},
+            )
+            await peer.accept(r.json()["sdp"])
+            await peer.wait_connected()
+            call_id = r.json()["call_id"]
+            beat = (await client.get("/api/status-page/heartbeat/all")).status_code
+            assert beat == 200
+            assert call_id in app.state.webrtc.active
+        await server.stop()
+        record = await app.state.voxline.store.get(call_id)
+        await wait_until(lambda: peer.pc.connectionState in ("closed", "failed"), 40, "close")
+    finally:
+        await peer.close()
+        if server._task is not None:
+            await server.stop()
+    assert record.status.value == "completed" and record.end_reason == "server_shutdown"
+    assert not app.state.webrtc.active
