@@ -243,7 +243,9 @@ class CampaignDispatcher:
                 .all()
             )
         for bc_id in ids:
-            await self._advance(bc_id, now)
+            # A fresh clock per campaign: recovery above may have taken a while, and a
+            # new call must never look older than the orphan it replaces.
+            await self._advance(bc_id, datetime.now(UTC))
 
     async def _renew_leases(self, now: datetime) -> None:
         async with self._sessions() as db:
