@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse
 
 from api import heartbeat
 from api.bootstrap import Bootstrap, ensure_defaults
-from api.db.engine import create_engine, migrate, session_factory
 from api.campaigns import CampaignDispatcher, on_call_status
+from api.db.engine import create_engine, migrate, session_factory
+from api.postcall import PostCall, http_base
 from api.routes import agents as agent_routes
 from api.routes import bulk_calls as bulk_call_routes
 from api.routes import calls as call_routes
@@ -203,6 +204,15 @@ def create_app(
     )
     sql_store.status_hooks.append(on_call_status)
     sql_store.status_listeners.append(lambda _record: dispatcher.wake())
+    postcall = PostCall(
+        settings,
+        sessions,
+        engine,
+        calls_in_progress=lambda: len(phone.active),
+        public_base_url=lambda: settings.public_url or http_base(services.simulated.media_url),
+    )
+    sql_store.status_hooks.append(postcall.on_status)  # outbox rows commit with the status
+    sql_store.status_listeners.append(postcall.on_status_committed)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -224,9 +234,11 @@ def create_app(
         app.state.heartbeat = monitor
         monitor.start()
         dispatcher.start()
+        postcall.start()
         try:
             yield
         finally:
+            await postcall.stop()
             await dispatcher.stop()
             await monitor.stop()
             await realtime.aclose()  # every WebRTC peer closed, its record finalized
@@ -256,6 +268,7 @@ def create_app(
     app.include_router(bulk_call_routes.router)
     app.include_router(heartbeat.router)
     realtime.install(app, services)
+    postcall.mount(app)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, object]:

@@ -67,6 +67,62 @@ class ServerSettings(Settings):
     whatsapp_graph_base_url: str = Field("https://graph.facebook.com", description="Graph API")
     whatsapp_graph_version: str = Field("v23.0", description="Graph API version path segment")
 
+    # Post-call analysis and delivery (api.postcall): defaults suit production; the
+    # tests shorten the timings.
+    allow_private_delivery_targets: bool = Field(
+        False,
+        description="let webhooks and CRM base URLs point at private, loopback or link-local "
+        "addresses (off: a user-supplied URL must not reach the internal network)",
+    )
+    analysis_enabled: bool = Field(True, description="LLM analysis of completed calls")
+    analysis_wait_s: float = Field(
+        120.0,
+        ge=0,
+        description="how long deliveries wait for a call's analysis before going without it",
+    )
+    analysis_timeout_s: float = Field(60.0, gt=0, description="one LLM analysis request")
+    analysis_max_attempts: int = Field(3, ge=1, description="LLM endpoint errors, not junk")
+    analysis_yield_to_calls_s: float = Field(
+        15.0,
+        ge=0,
+        description="while calls are live, analysis waits up to this long for them to end "
+        "(live audio shares the CPU and the LLM with it)",
+    )
+    analysis_max_transcript_chars: int = Field(
+        4000, ge=200, description="longer transcripts are cut in the middle (context size)"
+    )
+    delivery_max_attempts: int = Field(8, ge=1, description="then the delivery is dead-lettered")
+    delivery_backoff_base_s: float = Field(
+        10.0, gt=0, description="first retry delay; doubles per attempt, with jitter"
+    )
+    delivery_backoff_max_s: float = Field(3600.0, gt=0, description="longest retry delay")
+    delivery_timeout_s: float = Field(10.0, gt=0, description="one outbound HTTP request")
+    delivery_concurrency: int = Field(8, ge=1, description="deliveries sent at once")
+    delivery_lease_s: float = Field(
+        120.0,
+        gt=0,
+        description="a delivery being sent is reserved this long; if its process dies, "
+        "another takes it over after that",
+    )
+    delivery_poll_s: float = Field(
+        1.0, gt=0, description="how often the outbox is read for work other processes queued"
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for the email channel")
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "voxline@localhost"
+    smtp_security: str = Field("starttls", pattern="^(starttls|ssl|none)$")
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_token: str | None = Field(None, description="HubSpot private-app token")
+    salesforce_instance_url: str | None = Field(
+        None, description="https://<domain>.my.salesforce.com"
+    )
+    salesforce_api_version: str = "v61.0"
+    salesforce_token: str | None = Field(None, description="OAuth access token")
+    # The WhatsApp channel reuses whatsapp_graph_base_url, whatsapp_graph_version,
+    # whatsapp_access_token and whatsapp_phone_number_id (above).
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

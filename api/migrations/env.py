@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from api.db import delivery_models  # noqa: F401  (its tables are part of the metadata)
 from api.db.models import Base
 
 config = context.config

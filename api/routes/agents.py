@@ -39,9 +39,9 @@ async def load_agent(db: AsyncSession, org_id: str, agent_id: str) -> Agent:
 
 
 async def save_agent(db: AsyncSession, org_id: str, spec: AgentSpec) -> Agent:
-    from api.delivery_templates import check_templates
+    from api.delivery_config import check_post_call_actions
 
-    check_templates(spec)
+    await check_post_call_actions(spec)  # channel configs, templates, SSRF (422)
     data = spec.model_dump(mode="json")
     agent = Agent(org_id=org_id, name=spec.name, version=1, spec=data)
     db.add(agent)
@@ -73,9 +73,9 @@ async def get_agent(agent_id: str, db: Db, who: Auth) -> AgentOut:
 
 
 async def _new_version(db: AsyncSession, agent: Agent, spec: AgentSpec) -> None:
-    from api.delivery_templates import check_templates
+    from api.delivery_config import check_post_call_actions
 
-    check_templates(spec)
+    await check_post_call_actions(spec)  # channel configs, templates, SSRF (422)
     data = spec.model_dump(mode="json")
     latest = (
         await db.execute(

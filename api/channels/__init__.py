@@ -1,0 +1,1 @@
+"""Post-call delivery channels: one module per destination, one ``send`` each."""
