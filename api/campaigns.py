@@ -295,9 +295,20 @@ class CampaignDispatcher:
         records: list[CallRecord] = []
         async with self._sessions() as db:
             pg = is_postgres(db)
+            if not pg:
+                # SQLite has no row locks: a first write takes the database's write lock,
+                # so the counters read next cannot change under this claim.
+                await db.execute(
+                    update(BulkCall)
+                    .where(BulkCall.id == bc_id)
+                    .values(updated_at=BulkCall.updated_at)
+                )
             bc = await db.get(BulkCall, bc_id, with_for_update=pg)
             if bc is None or bc.status not in ACTIVE:
                 return
+            # The clock is read under the lock: a call ended by a transaction we waited
+            # for must not look newer than the calls this claim creates.
+            now = datetime.now(UTC)
             if bc.status == "scheduled":
                 if utc(bc.start_at) is not None and utc(bc.start_at) > now:
                     return
