@@ -188,7 +188,18 @@ async def drive(args: argparse.Namespace, key: str, wav: Path, work: Path) -> di
                         break
                     await asyncio.sleep(0.05)
                 await cdp.evaluate(START_JS % {"key": json.dumps(key)})
-                await asyncio.sleep(args.listen_s)
+                # Listen until the agent has finished its reply (its second transcript
+                # line: greeting, answer), or for --listen-s at most.
+                deadline = time.monotonic() + args.listen_s
+                while time.monotonic() < deadline:
+                    replies = await cdp.evaluate(
+                        "window.__vx.messages.filter("
+                        "m => m.type === 'transcript' && m.role === 'agent').length"
+                    )
+                    if replies >= args.agent_lines:
+                        await asyncio.sleep(0.5)  # the last frames reach the recorder
+                        break
+                    await asyncio.sleep(0.2)
                 page_result = json.loads(await cdp.evaluate(STOP_JS))
         finally:
             proc.terminate()
@@ -214,7 +225,8 @@ def main() -> int:
     parser.add_argument("--wav", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--agent", default=None)
-    parser.add_argument("--listen-s", type=float, default=22.0)
+    parser.add_argument("--listen-s", type=float, default=40.0, help="longest call")
+    parser.add_argument("--agent-lines", type=int, default=2, help="hang up after these")
     parser.add_argument("--server-timeout-s", type=float, default=120.0)
     args = parser.parse_args()
     # The server writes its first API key when it first starts: wait for it first.

@@ -25,15 +25,21 @@ def unavailable_reason() -> str | None:
 class NetNamespace:
     def __init__(self) -> None:
         self.name = f"vxtest-{uuid.uuid4().hex[:8]}"
+        self.created = False
 
     def __enter__(self) -> NetNamespace:
+        if not self.created:
+            self.create()
+        return self
+
+    def create(self) -> None:
         subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
         try:
             self.run(["ip", "link", "set", "lo", "up"], check=True, capture_output=True)
         except BaseException:
             self.delete()
             raise
-        return self
+        self.created = True
 
     def __exit__(self, *exc: object) -> None:
         self.delete()

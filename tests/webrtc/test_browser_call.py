@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 PORT = 8765  # the namespace is new: nothing else listens in it
 QUESTION = "Hello, what are your opening hours on Saturday?"
 QUESTION_AT_S = 7.0  # after the demo agent's greeting (about 4 s)
-LISTEN_S = 20.0
+LISTEN_S = 40.0  # at most: the driver hangs up once the agent has answered
 
 
 def _skip_reason() -> str | None:
@@ -83,12 +83,12 @@ async def test_browser_calls_the_agent_over_webrtc(engine, tmp_path):
     env.pop("VOXLINE_DATABASE_URL", None)
     base_url = f"http://127.0.0.1:{PORT}"
     server_log = tmp_path / "server.log"
-    namespace = NetNamespace()
+    ns = NetNamespace()
     try:
-        namespace.__enter__()
+        ns.create()
     except subprocess.CalledProcessError as exc:  # root, but no CAP_SYS_ADMIN (a container)
         pytest.skip(f"cannot create a network namespace: {exc.stderr!r}")
-    with namespace as ns, server_log.open("wb") as log:
+    with ns, server_log.open("wb") as log:
         server = ns.popen(
             [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(PORT)],
             env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
@@ -115,7 +115,7 @@ async def test_browser_calls_the_agent_over_webrtc(engine, tmp_path):
     # What the browser received: the greeting, then an answer to the question.
     received = decode_webm(out / "received.webm")
     assert received.size > 16000 * 5, f"only {received.size / 16000:.1f} s of audio received"
-    heard = await transcribe(engine, received[: 16000 * 28])
+    heard = await transcribe(engine, received[: 16000 * 29])
     agent_lines = [
         m for m in page["messages"] if m["type"] == "transcript" and m["role"] == "agent"
     ]
