@@ -124,8 +124,11 @@ class PhoneCall:
             log.exception("call %s: media stream handler failed", self.call_id or "-")
             self._set_end(f"error:gateway:{type(exc).__name__}", CallStatus.FAILED)
         finally:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.shield(self._finish())
+            except Exception:
+                # Never silent: a call whose record could not be finalized must show up.
+                log.exception("call %s: finalizing the call record failed", self.call_id or "-")
 
     async def hangup(self, reason: str) -> None:
         """End the call from our side (control plane, shutdown)."""
