@@ -148,7 +148,7 @@ def bench_agent(max_tokens: int, welcome: bool = True) -> AgentConfig:
 
 
 @asynccontextmanager
-async def running_server(agent: AgentConfig) -> Any:
+async def running_server(agent: AgentConfig, **more_agents: AgentConfig) -> Any:
     """The whole app on 127.0.0.1, post-call analysis off (it would run the LLM
     between calls), every session captured so its marks can be read as absolute
     monotonic times."""
@@ -166,6 +166,8 @@ async def running_server(agent: AgentConfig) -> Any:
         engine.new_session = capturing  # type: ignore[method-assign]
         agents = InMemoryAgentDirectory(default_agent_id=DEMO_AGENT_ID)
         agents.add(DEMO_AGENT_ID, agent)
+        for agent_id, config in more_agents.items():
+            agents.add(agent_id, config)
         app = create_app(settings, engine, agents=agents)
         server = BackgroundServer(app)
         await server.start()
@@ -257,15 +259,21 @@ def budget_share(marks: dict[str, float]) -> dict[str, float]:
 
 
 async def run_call(
-    harness: Harness, lines: list[CalleeLine], *, wait_for_greeting: bool = True
-) -> list[dict[str, Any]]:
+    harness: Harness,
+    lines: list[CalleeLine],
+    *,
+    agent_id: str = DEMO_AGENT_ID,
+    wait_for_greeting: bool = True,
+) -> tuple[list[dict[str, Any]], CalleeReport]:
+    """One call; its turns (see ``turns_of_call``) and what the caller noticed."""
     callee = SimulatedCallee(
-        harness.server.media_url, lines, agent_id=DEMO_AGENT_ID, wait_for_greeting=wait_for_greeting
+        harness.server.media_url, lines, agent_id=agent_id, wait_for_greeting=wait_for_greeting
     )
     report = await callee.run()
     await harness.store.wait_final(callee.call_id, 30)
     session = harness.sessions.pop(callee.call_id, None)
-    return turns_of_call(report, callee_t0(callee), session, [x.audio for x in lines])
+    turns = turns_of_call(report, callee_t0(callee), session, [x.audio for x in lines])
+    return turns, report
 
 
 # ---------------------------------------------------------------- report
@@ -405,7 +413,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         turns: list[dict[str, Any]] = []
         calls = 0
         for i in range(0, len(lines), args.lines_per_call):
-            turns += await run_call(harness, lines[i : i + args.lines_per_call])
+            turns += (await run_call(harness, lines[i : i + args.lines_per_call]))[0]
             calls += 1
             done = [t for t in turns if "missing" not in t]
             print(
@@ -440,7 +448,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--budget-ms", type=float, default=200.0, help="response latency budget")
-    p.add_argument("--max-tokens", type=int, default=40, help="reply length cap")
+    p.add_argument("--max-tokens", type=int, default=24, help="reply length cap")
     return p
 
 

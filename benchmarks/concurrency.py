@@ -1,0 +1,341 @@
+"""How many simultaneous phone calls this machine holds within the latency budget,
+what each costs in CPU and memory, and whether memory comes back after calls.
+
+    python -m benchmarks.concurrency [--calls 1 2 3 4] [--budget-ms 200]
+                                     [--leak-calls 100 --leak-check-at 10 --leak-batch 5]
+
+Levels: for each N, N simulated callers call the demo agent at once (starts
+staggered by 0.3 s, as real calls arrive) over the real WebSocket phone protocol,
+each saying ``--lines-per-call`` short lines at real-time pace. A level is
+*within budget* when every line was answered, the response latency (end-of-turn
+decision -> first agent audio received by the caller, as in latency.py) has
+p95 <= the budget, and no caller's playout buffer ran dry mid-utterance for
+longer than 100 ms (an audible gap). It *holds real time* when every line was
+answered with no audible gap and a response p95 under 1 s (the looser bar the old
+``gateway.loadtest`` used).
+
+Cost per call: process CPU time (user + system, all threads: server, models and
+the simulated callers, which are light) over wall time, divided by N; peak RSS
+during the level minus RSS before it, divided by N.
+
+Leaks: ``--leak-calls`` short calls (one line, no greeting), ``--leak-batch`` at a
+time; RSS after a full GC once ``--leak-check-at`` calls have ended and again
+after all of them, plus the CallSession objects still alive and the calls the
+gateway still holds. Definitions: benchmarks/METHOD.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import resource
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.latency import (
+    Harness,
+    bench_agent,
+    caller_lines,
+    loadavg,
+    run_call,
+    running_server,
+)
+from benchmarks.stats import machine, summary, write
+from voice_core.session import CallSession
+
+LINES = (
+    "Hi, what time do you open on Saturday?",
+    "Great, can I book a cleaning for next Tuesday morning?",
+    "Do you take new patients?",
+)
+LEAK_LINE = "What time do you open on Saturday?"
+LEAK_AGENT_ID = "bench-short"
+STAGGER_S = 0.3
+# A carrier's jitter buffer (tens of ms) hides shorter late arrivals; longer is a gap.
+AUDIBLE_GAP_MS = 100.0
+REAL_TIME_P95_MS = 1000.0
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def sample_peak_rss(stop: asyncio.Event, peak: list[float]) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], rss_mb())
+        try:
+            await asyncio.wait_for(stop.wait(), 0.2)
+        except TimeoutError:
+            pass
+
+
+def level_row(
+    n: int, turns: list[dict[str, Any]], gaps: list[float], budget_ms: float
+) -> dict[str, Any]:
+    """The verdict for one level from its turns and the playout gaps its callers heard."""
+    ok = [t for t in turns if "missing" not in t]
+    response = summary([t["response"] for t in ok])
+    p95 = response.get("p95", float("inf"))
+    longest_gap = max(gaps, default=0.0)
+    answered = len(ok) == len(turns) and bool(turns)
+    no_gap = longest_gap <= AUDIBLE_GAP_MS
+    return {
+        "calls": n,
+        "turns": len(turns),
+        "no_reply": len(turns) - len(ok),
+        "response_ms": response,
+        "voice_to_voice_ms": summary([t["voice_to_voice"] for t in ok]),
+        "tts_first_audio_ms": summary(
+            [t["server"]["tts_first_audio"] for t in ok if "tts_first_audio" in t["server"]]
+        ),
+        "audible_gaps": sum(1 for g in gaps if g > AUDIBLE_GAP_MS),
+        "longest_gap_ms": round(longest_gap, 1),
+        "within_budget": answered and no_gap and p95 <= budget_ms,
+        "holds_real_time": answered and no_gap and p95 <= REAL_TIME_P95_MS,
+    }
+
+
+async def run_level(harness: Harness, n: int, lines: list, budget_ms: float) -> dict[str, Any]:
+    async def one(i: int) -> tuple[list[dict[str, Any]], list[float]]:
+        await asyncio.sleep(STAGGER_S * i)
+        turns, report = await run_call(harness, lines)
+        return turns, report.gaps_ms
+
+    gc.collect()
+    rss_before = rss_mb()
+    peak = [rss_before]
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(sample_peak_rss(stop, peak))
+    cpu0, wall0 = cpu_s(), time.monotonic()
+    results = await asyncio.gather(*(one(i) for i in range(n)))
+    cpu, wall = cpu_s() - cpu0, time.monotonic() - wall0
+    stop.set()
+    await sampler
+    row = level_row(
+        n,
+        [t for turns, _ in results for t in turns],
+        [g for _, gaps in results for g in gaps],
+        budget_ms,
+    )
+    row.update(
+        {
+            "wall_s": round(wall, 1),
+            "cpu_cores": round(cpu / wall, 2),
+            "cpu_cores_per_call": round(cpu / wall / n, 2),
+            "rss_before_mb": round(rss_before, 1),
+            "rss_peak_mb": round(peak[0], 1),
+            "rss_per_call_mb": round((peak[0] - rss_before) / n, 1),
+        }
+    )
+    return row
+
+
+def live_sessions() -> int:
+    return sum(1 for o in gc.get_objects() if isinstance(o, CallSession))
+
+
+async def leak_check(harness: Harness, total: int, check_at: int, batch: int) -> dict[str, Any]:
+    line = await caller_lines(harness.engine.tts, [LEAK_LINE])
+    done = 0
+    snapshots: dict[str, dict[str, Any]] = {}
+    no_reply = 0
+    started = time.monotonic()
+    while done < total:
+        size = min(batch, total - done)
+        results = await asyncio.gather(
+            *(
+                run_call(harness, line, agent_id=LEAK_AGENT_ID, wait_for_greeting=False)
+                for _ in range(size)
+            )
+        )
+        no_reply += sum(1 for turns, _ in results for t in turns if "missing" in t)
+        done += size
+        if done in (check_at, total) or (done > check_at and str(check_at) not in snapshots):
+            await asyncio.sleep(0.5)  # let the calls' finalization tasks finish
+            gc.collect()
+            snapshots[str(done)] = {
+                "rss_mb": round(rss_mb(), 1),
+                "live_call_sessions": live_sessions(),
+                "gateway_active_calls": len(harness.phone.active),
+                "asyncio_tasks": len(asyncio.all_tasks()),
+            }
+    first, last = snapshots[min(snapshots, key=int)], snapshots[str(total)]
+    span = total - int(min(snapshots, key=int))
+    return {
+        "calls": total,
+        "batch": batch,
+        "no_reply": no_reply,
+        "wall_s": round(time.monotonic() - started, 1),
+        "after": snapshots,
+        "rss_growth_mb": round(last["rss_mb"] - first["rss_mb"], 1),
+        "rss_growth_kb_per_call": round((last["rss_mb"] - first["rss_mb"]) * 1024 / span, 1)
+        if span
+        else None,
+    }
+
+
+def summarize(levels: list[dict[str, Any]], budget_ms: float) -> dict[str, Any]:
+    within = [r["calls"] for r in levels if r["within_budget"]]
+    real_time = [r["calls"] for r in levels if r["holds_real_time"]]
+    return {
+        "budget_ms": budget_ms,
+        # The largest N such that every level up to it held (a level that holds after
+        # one that did not is luck, not capacity).
+        "max_calls_within_budget": _prefix_max(levels, "within_budget"),
+        "max_calls_real_time": _prefix_max(levels, "holds_real_time"),
+        "levels_within_budget": within,
+        "levels_real_time": real_time,
+        "cpu_cores_per_call_at_1": next(
+            (r["cpu_cores_per_call"] for r in levels if r["calls"] == 1), None
+        ),
+        "rss_per_call_mb_median": round(float(np.median([r["rss_per_call_mb"] for r in levels])), 1)
+        if levels
+        else None,
+    }
+
+
+def _prefix_max(levels: list[dict[str, Any]], key: str) -> int:
+    best = 0
+    for r in sorted(levels, key=lambda r: r["calls"]):
+        if not r[key]:
+            break
+        best = r["calls"]
+    return best
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def to_markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    s = r["summary"]
+    rows = [
+        "| calls | turns | no reply | response p50 / p95 / max ms | voice-to-voice p50 / p95 ms "
+        "| TTS first audio p95 ms | audible gaps (longest ms) | CPU cores (per call) "
+        "| RSS peak MB (per call) | within budget | real time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for x in r["levels"]:
+        resp, v2v, tts = x["response_ms"], x["voice_to_voice_ms"], x["tts_first_audio_ms"]
+        rows.append(
+            f"| {x['calls']} | {x['turns']} | {x['no_reply']} "
+            f"| {resp.get('p50', '-')} / {resp.get('p95', '-')} / {resp.get('max', '-')} "
+            f"| {v2v.get('p50', '-')} / {v2v.get('p95', '-')} | {tts.get('p95', '-')} "
+            f"| {x['audible_gaps']} ({x['longest_gap_ms']}) "
+            f"| {x['cpu_cores']} ({x['cpu_cores_per_call']}) "
+            f"| {x['rss_peak_mb']} (+{x['rss_per_call_mb']}) "
+            f"| {_yes(x['within_budget'])} | {_yes(x['holds_real_time'])} |"
+        )
+    text = (
+        f"# Concurrent calls — {m['date']}\n\n"
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average "
+        f"(1 min) {r['load_before'][:1]} before, {r['load_after'][:1]} after. Each caller "
+        f"says {r['config']['lines_per_call']} short lines over the phone protocol "
+        f"(replies capped at {r['config']['max_tokens']} tokens). Run time {r['wall_s']:.0f} s."
+        "\n\n" + "\n".join(rows) + "\n\n"
+        f"Verdict: this machine sustains **{s['max_calls_within_budget']} simultaneous "
+        f"call(s)** with response p95 within the {s['budget_ms']:.0f} ms budget, and holds "
+        f"real time (every line answered, no audible gap, response p95 under "
+        f"{REAL_TIME_P95_MS:.0f} ms) up to **{s['max_calls_real_time']}** calls.\n"
+    )
+    leak = r.get("leak")
+    if leak:
+        snaps = leak["after"]
+        lines = [
+            "| after calls | RSS MB | CallSessions alive | gateway calls held | asyncio tasks |",
+            "|---|---|---|---|---|",
+        ]
+        for k in sorted(snaps, key=int):
+            v = snaps[k]
+            lines.append(
+                f"| {k} | {v['rss_mb']} | {v['live_call_sessions']} "
+                f"| {v['gateway_active_calls']} | {v['asyncio_tasks']} |"
+            )
+        text += (
+            f"\n## Memory over sequential calls\n\n{leak['calls']} short calls "
+            f"({leak['batch']} at a time, {leak['no_reply']} unanswered lines, "
+            f"{leak['wall_s']:.0f} s); RSS after a full GC:\n\n" + "\n".join(lines) + "\n\n"
+            f"Growth: {leak['rss_growth_mb']} MB ({leak['rss_growth_kb_per_call']} KB per call) "
+            "between the first and the last snapshot.\n"
+        )
+    return text
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    logging.basicConfig(level=logging.WARNING)
+    agent = bench_agent(args.max_tokens)
+    short = bench_agent(args.leak_max_tokens, welcome=False)
+    load_before = loadavg()
+    started = time.monotonic()
+    levels: list[dict[str, Any]] = []
+    leak = None
+    async with running_server(agent, **{LEAK_AGENT_ID: short}) as harness:
+        lines = await caller_lines(harness.engine.tts, list(LINES[: args.lines_per_call]))
+        for n in args.calls:
+            row = await run_level(harness, n, lines, args.budget_ms)
+            levels.append(row)
+            resp = row["response_ms"]
+            print(
+                f"N={n}: turns {row['turns']}, no reply {row['no_reply']}, response p50 "
+                f"{resp.get('p50')} p95 {resp.get('p95')} ms, gaps {row['audible_gaps']} "
+                f"(longest {row['longest_gap_ms']} ms), CPU {row['cpu_cores']} cores, "
+                f"RSS +{row['rss_per_call_mb']} MB/call -> "
+                f"{'within budget' if row['within_budget'] else 'over budget'}, "
+                f"{'holds' if row['holds_real_time'] else 'does NOT hold'} real time",
+                flush=True,
+            )
+        if args.leak_calls:
+            leak = await leak_check(
+                harness, args.leak_calls, min(args.leak_check_at, args.leak_calls), args.leak_batch
+            )
+            print(f"leak check: {leak}", flush=True)
+    return {
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": loadavg(),
+        "wall_s": round(time.monotonic() - started, 1),
+        "config": {
+            "lines_per_call": args.lines_per_call,
+            "max_tokens": args.max_tokens,
+            "stagger_s": STAGGER_S,
+            "audible_gap_ms": AUDIBLE_GAP_MS,
+        },
+        "levels": levels,
+        "summary": summarize(levels, args.budget_ms),
+        "leak": leak,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--calls", type=int, nargs="+", default=[1, 2, 3, 4])
+    p.add_argument("--budget-ms", type=float, default=200.0, help="response p95 budget")
+    p.add_argument("--lines-per-call", type=int, default=3, choices=range(1, len(LINES) + 1))
+    p.add_argument("--max-tokens", type=int, default=24, help="reply length cap")
+    p.add_argument("--leak-calls", type=int, default=100, help="0 skips the leak check")
+    p.add_argument("--leak-check-at", type=int, default=10)
+    p.add_argument("--leak-batch", type=int, default=5)
+    p.add_argument("--leak-max-tokens", type=int, default=16)
+    p.add_argument("--name", default="concurrency", help="results file name")
+    args = p.parse_args(argv)
+    report = asyncio.run(main_async(args))
+    md = to_markdown(report)
+    paths = write(args.name, report, md)
+    print(md)
+    print("written:", *paths)
+
+
+if __name__ == "__main__":
+    main()
