@@ -32,8 +32,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Latency and load benchmarks (benchmarks/METHOD.md); results in benchmarks/results/.
 bench: $(STAMP)
+	$(BIN)/python -m benchmarks.engine
 	$(BIN)/python -m benchmarks.latency
+	$(BIN)/python -m benchmarks.concurrency
+	$(BIN)/python -m benchmarks.campaign
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
