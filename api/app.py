@@ -33,12 +33,13 @@ from api.stores import SqlAgentDirectory, SqlCallStore
 from api.webrtc_setup import build_realtime
 from gateway.agents import AgentDirectory
 from gateway.calls import CallRecord, CallStatus, CallStore
-from gateway.carriers import Carrier
+from gateway.carriers import Carrier, CarrierError
 from gateway.config import CarrierSettings
 from gateway.phone_call import PhoneGateway
 from gateway.simulated_carrier import SimulatedCarrier, SimulatedContact
 from gateway.twilio_carrier import TwilioCarrier
 from gateway.twilio_routes import MEDIA_STREAM_PATH, build_router, websocket_base
+from gateway.whatsapp.calls import CARRIER as WHATSAPP
 from voice_core.config import LLMConfig, Settings
 from voice_core.engine import VoiceEngine
 
@@ -58,6 +59,9 @@ class Voxline:
     simulated: SimulatedCarrier  # always there: tests, demo and test calls use it
     settings_default_from: str | None = None
     default_llm_config: LLMConfig = field(default_factory=LLMConfig)
+    # Business-initiated WhatsApp calls (records with carrier "whatsapp"); set by
+    # api.webrtc_setup.
+    whatsapp_carrier: Carrier | None = None
 
     def set_listening(self, host: str, port: int) -> None:
         """Tell the simulated carrier where our media stream is once the port is bound."""
@@ -67,7 +71,18 @@ class Voxline:
             self.simulated.media_url = f"ws://{_url_host(host)}:{port}{MEDIA_STREAM_PATH}"
 
     async def place_call(self, record: CallRecord) -> str:
-        """Dial an outbound call whose record already exists."""
+        """Dial an outbound call whose record already exists (a record whose carrier is
+        "whatsapp", from a dispatch with channel "whatsapp", is a WhatsApp call)."""
+        if record.carrier == WHATSAPP:
+            if self.whatsapp_carrier is None:
+                raise CarrierError("WhatsApp calling is not set up in this process")
+            return await self.whatsapp_carrier.place_call(
+                to=record.to_number,
+                from_=record.from_number,
+                agent_id=record.agent_id or "",
+                call_id=record.id,
+                context=record.context,
+            )
         kwargs: dict[str, Any] = {}
         if self.carrier is self.simulated:
             # call_context.simulation scripts the simulated callee (outcome, lines).
@@ -98,6 +113,10 @@ class Voxline:
         if webrtc is not None and await webrtc.hangup(call_id, reason):
             return
         # Not connected here yet (queued or ringing): stop the carrier from connecting it.
+        whatsapp_cancel = getattr(self.whatsapp_carrier, "cancel", None)
+        if whatsapp_cancel is not None and await whatsapp_cancel(call_id):
+            await self.store.set_status(call_id, CallStatus.CANCELLED, reason=reason)
+            return
         cancel = getattr(self.carrier, "cancel", None)
         if cancel is not None:
             await cancel(call_id)

@@ -169,6 +169,11 @@ class DispatchRequest(Strict):
     to_number: str
     from_number: str | None = None
     call_context: dict[str, Any] = Field(default_factory=dict)
+    channel: Literal["phone", "whatsapp"] = Field(
+        "phone",
+        description='"phone": the configured carrier dials to_number; "whatsapp": a '
+        "business-initiated WhatsApp call to that number (WhatsApp Business Calling)",
+    )
 
     @field_validator("to_number")
     @classmethod

@@ -66,6 +66,12 @@ class ServerSettings(Settings):
     whatsapp_access_token: str | None = Field(None, description="Graph API bearer token")
     whatsapp_graph_base_url: str = Field("https://graph.facebook.com", description="Graph API")
     whatsapp_graph_version: str = Field("v23.0", description="Graph API version path segment")
+    whatsapp_ring_timeout_s: float = Field(
+        45.0,
+        gt=0,
+        description="a business-initiated WhatsApp call not answered this long is "
+        "terminated and ends as no_answer",
+    )
 
     # Post-call analysis and delivery (api.postcall): defaults suit production; the
     # tests shorten the timings.

@@ -21,6 +21,7 @@ from gateway.webrtc.call import WebRtcGateway
 from gateway.webrtc.ice import use_loopback_candidates
 from gateway.webrtc.tokens import SessionTokens
 from gateway.whatsapp.calls import WhatsAppCalls
+from gateway.whatsapp.carrier import WhatsAppCarrier
 from gateway.whatsapp.graph import GraphClient
 from voice_core.engine import VoiceEngine
 
@@ -32,16 +33,20 @@ class Realtime:
     webrtc: WebRtcGateway
     tokens: SessionTokens
     whatsapp: WhatsAppCalls
+    whatsapp_carrier: WhatsAppCarrier
 
     def install(self, app: FastAPI, services: Any) -> None:
         app.state.webrtc = self.webrtc
         app.state.session_tokens = self.tokens
         app.state.whatsapp = self.whatsapp
+        app.state.whatsapp_carrier = self.whatsapp_carrier
         services.webrtc = self.webrtc  # the heartbeat's WebRTC monitor reads it
+        services.whatsapp_carrier = self.whatsapp_carrier  # dispatch with channel "whatsapp"
         app.include_router(webrtc_routes.router)
         app.include_router(whatsapp_routes.router)
 
     async def aclose(self) -> None:
+        await self.whatsapp_carrier.aclose()  # unanswered calls: terminate, record failed
         await self.whatsapp.aclose()
         await self.webrtc.close_all("server_shutdown")
 
@@ -70,4 +75,7 @@ def build_realtime(
             access_token=settings.whatsapp_access_token,
         )
     whatsapp = WhatsAppCalls(webrtc=webrtc, store=store, agents=agents, graph=graph)
-    return Realtime(webrtc, SessionTokens(settings.webrtc_session_ttl_s), whatsapp)
+    whatsapp.outbound = WhatsAppCarrier(whatsapp, ring_timeout_s=settings.whatsapp_ring_timeout_s)
+    return Realtime(
+        webrtc, SessionTokens(settings.webrtc_session_ttl_s), whatsapp, whatsapp.outbound
+    )

@@ -26,6 +26,7 @@ from api.schemas import (
 )
 from gateway.calls import CallRecord, CallStatus, Direction, new_call_id
 from gateway.carriers import CarrierError
+from gateway.whatsapp.calls import CARRIER as WHATSAPP
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
@@ -88,7 +89,8 @@ async def dispatch(body: DispatchRequest, request: Request, db: Db, who: Auth) -
         direction=Direction.OUTBOUND,
         from_number=from_number,
         to_number=body.to_number,
-        carrier=services.carrier.name,
+        # The channel lives in the record as its carrier: place_call dials by it.
+        carrier=WHATSAPP if body.channel == "whatsapp" else services.carrier.name,
         context=body.call_context,
     )
     # The record exists before the carrier is asked: whatever happens next is logged on it.

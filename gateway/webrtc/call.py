@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from gateway.calls import CallRecord, CallStatus, CallStore
@@ -109,6 +109,45 @@ class WebRtcGateway:
             await on_answered(call)
         call.start()
         return call, answer_sdp
+
+    async def offer(
+        self,
+        *,
+        agent: AgentConfig,
+        context: dict[str, Any] | None = None,
+        on_end: EndHook | None = None,
+    ) -> tuple[WebRtcCall, str]:
+        """Start a call of our own (a business-initiated WhatsApp call): (the call, its
+        SDP offer: audio/Opus, candidates gathered). The call stays pending, with no
+        record and nothing running, until ``connect_answer``; ``drop_pending`` gives
+        it up. Raises ``SdpError`` if gathering does not finish."""
+        call = WebRtcCall(self, agent, context or {}, on_end)
+        self._pending.add(call)
+        try:
+            offer_sdp = await call.make_offer()
+        except BaseException:
+            await self.drop_pending(call)
+            raise
+        return call, offer_sdp
+
+    async def connect_answer(self, call: WebRtcCall, answer_sdp: str, call_id: str) -> None:
+        """Apply the callee's answer to a call from ``offer`` and run it as the record
+        ``call_id`` (connect deadline, session, pumps, finalizing, as for ``answer``).
+        Raises ``SdpError`` for an unusable answer; the call is then dropped."""
+        try:
+            await call.accept_answer(answer_sdp)
+        except BaseException:
+            await self.drop_pending(call)
+            raise
+        self._pending.discard(call)
+        call.call_id = call_id
+        call.answered_at = time.monotonic()
+        self.active[call_id] = call
+        call.start()
+
+    async def drop_pending(self, call: WebRtcCall) -> None:
+        self._pending.discard(call)
+        await call.close_peer()
 
     async def hangup(self, call_id: str, reason: str) -> bool:
         call = self.active.get(call_id)
@@ -223,6 +262,37 @@ class WebRtcCall:
                 f"ICE gathering did not finish within {self.gw.gather_timeout_s:g} s"
             ) from None
         return self.pc.localDescription.sdp
+
+    async def make_offer(self) -> str:
+        """Our offer for an outbound call: one sendrecv audio section, Opus only (what
+        WhatsApp takes), carrying the agent's voice."""
+        transceiver = self.pc.addTransceiver(self.agent_track, direction="sendrecv")
+        opus = [
+            codec
+            for codec in RTCRtpSender.getCapabilities("audio").codecs
+            if codec.mimeType.lower() == "audio/opus"
+        ]
+        transceiver.setCodecPreferences(opus)
+        offer = await self.pc.createOffer()
+        try:
+            await asyncio.wait_for(self.pc.setLocalDescription(offer), self.gw.gather_timeout_s)
+        except TimeoutError:
+            raise SdpError(
+                f"ICE gathering did not finish within {self.gw.gather_timeout_s:g} s"
+            ) from None
+        return self.pc.localDescription.sdp
+
+    async def accept_answer(self, answer_sdp: str) -> None:
+        try:
+            # The same checks an offer gets (audio, Opus, fingerprint, ICE credentials).
+            check_offer(answer_sdp)
+        except SdpError as exc:
+            raise SdpError(str(exc).replace("offer", "answer")) from None
+        answer = RTCSessionDescription(sdp=drop_mdns_candidates(answer_sdp), type="answer")
+        try:
+            await self.pc.setRemoteDescription(answer)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise SdpError(f"unusable answer: {exc or type(exc).__name__}") from exc
 
     # ---------------------------------------------------------------- lifecycle
 

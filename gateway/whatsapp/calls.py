@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.agents import AgentDirectory
 from gateway.calls import CallRecord, CallStatus, CallStore, Direction, new_call_id
 from gateway.webrtc.call import WebRtcCall, WebRtcGateway
 from gateway.webrtc.sdp import SdpError
 from gateway.whatsapp.graph import GraphClient, GraphError
-from gateway.whatsapp.webhook import CallConnect, CallEvent, CallTerminate
+from gateway.whatsapp.webhook import CallConnect, CallEvent, CallStatusUpdate, CallTerminate
+
+if TYPE_CHECKING:
+    from gateway.whatsapp.carrier import WhatsAppCarrier
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,9 @@ class WhatsAppCalls:
     store: CallStore
     agents: AgentDirectory
     graph: GraphClient | None
+    # Business-initiated calls (gateway.whatsapp.carrier.WhatsAppCarrier): it gets the
+    # answers, statuses and early terminates of the calls it placed.
+    outbound: WhatsAppCarrier | None = None
     # WhatsApp call id -> our call id, for terminate webhooks and dedup.
     calls: dict[str, str] = field(default_factory=dict)
     _terminated: set[str] = field(default_factory=set)
@@ -51,11 +57,26 @@ class WhatsAppCalls:
                 self.calls[event.call_id] = ""  # claimed, answer in progress
                 self._spawn(self._answer(event))
             elif isinstance(event, CallTerminate):
-                self._spawn(self._terminated_by_whatsapp(event))
-            elif isinstance(event, CallConnect):
-                log.warning(
-                    "whatsapp call %s: SDP answer for a call we did not place", event.call_id
-                )
+                if self.outbound is not None and self.outbound.owns(event.call_id):
+                    self.outbound.spawn(self.outbound.on_terminate(event))  # never answered
+                else:
+                    self._spawn(self._terminated_by_whatsapp(event))
+            elif isinstance(event, CallConnect):  # an answer to our offer
+                if self.outbound is not None:
+                    self.outbound.spawn(self.outbound.on_answer(event))
+                else:
+                    log.warning(
+                        "whatsapp call %s: SDP answer for a call we did not place", event.call_id
+                    )
+            elif isinstance(event, CallStatusUpdate):
+                if self.outbound is not None:
+                    self.outbound.spawn(self.outbound.on_status(event))
+                else:
+                    log.warning(
+                        "whatsapp call %s: status %s for a call we did not place",
+                        event.call_id,
+                        event.status,
+                    )
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

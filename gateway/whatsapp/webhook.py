@@ -14,8 +14,15 @@ bytes before anything is parsed. A ``calls`` change looks like::
 
 ``event: "connect"`` with an ``offer`` is a user calling the business; with an
 ``answer`` it is the callee's answer to a business-initiated call.
-``event: "terminate"`` ends a call (either side). Other changes (messages,
-statuses) are ignored here.
+``event: "terminate"`` ends a call (either side). For business-initiated calls
+the same ``calls`` field also carries progress as ``statuses``::
+
+    "value": {"messaging_product": "whatsapp", "metadata": {...},
+              "statuses": [{"id": "wacid...", "type": "call", "status": "RINGING",
+                            "timestamp": "...", "recipient_id": "<callee wa id>"}]}
+
+with status RINGING, ACCEPTED or REJECTED. Other changes (messages) are
+ignored here.
 """
 
 from __future__ import annotations
@@ -88,12 +95,22 @@ class CallTerminate:
 
 
 @dataclass(frozen=True)
+class CallStatusUpdate:
+    """Progress of a business-initiated call: RINGING, ACCEPTED or REJECTED."""
+
+    call_id: str
+    phone_number_id: str
+    status: str
+    recipient_id: str
+
+
+@dataclass(frozen=True)
 class CallIgnored:
     call_id: str
     event: str
 
 
-CallEvent = CallConnect | CallTerminate | CallIgnored
+CallEvent = CallConnect | CallTerminate | CallStatusUpdate | CallIgnored
 
 
 def parse_calls(body: bytes) -> list[CallEvent]:
@@ -128,11 +145,32 @@ def parse_calls(body: bytes) -> list[CallEvent]:
             metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
             phone_number_id = str(metadata.get("phone_number_id", ""))
             calls = value.get("calls")
-            if not isinstance(calls, list):
+            statuses = value.get("statuses")
+            if statuses is None and not isinstance(calls, list):
                 raise WebhookError(f"{where}.calls must be a list")
-            for k, call in enumerate(calls):
+            if calls is not None and not isinstance(calls, list):
+                raise WebhookError(f"{where}.calls must be a list")
+            if statuses is not None and not isinstance(statuses, list):
+                raise WebhookError(f"{where}.statuses must be a list")
+            for k, call in enumerate(calls or []):
                 events.append(_parse_call(call, phone_number_id, f"{where}.calls[{k}]"))
+            for k, status in enumerate(statuses or []):
+                events.append(_parse_status(status, phone_number_id, f"{where}.statuses[{k}]"))
     return events
+
+
+def _parse_status(status: object, phone_number_id: str, where: str) -> CallEvent:
+    if not isinstance(status, dict):
+        raise WebhookError(f"{where} must be an object")
+    call_id = _str_field(status, "id", where)
+    if status.get("type") != "call":
+        return CallIgnored(call_id=call_id, event=f"status:{status.get('type')}")
+    return CallStatusUpdate(
+        call_id=call_id,
+        phone_number_id=phone_number_id,
+        status=_str_field(status, "status", where).upper(),
+        recipient_id=str(status.get("recipient_id", "")),
+    )
 
 
 def _str_field(obj: dict[str, Any], key: str, where: str) -> str:
