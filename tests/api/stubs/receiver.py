@@ -20,8 +20,11 @@ def webhook_receiver(script: list[int | str] | None = None, default: int = 200) 
         await stub.record(request)
         answer = queue.pop(0) if queue else stub.default  # type: ignore[attr-defined]
         if answer == "hang":
-            await asyncio.sleep(3600)
+            # until the test lets go (a server shutting down waits for its handlers)
+            await asyncio.wait_for(stub.release.wait(), 60)  # type: ignore[attr-defined]
+            return Response("released", status_code=503)
         return Response(f"receiver says {answer}", status_code=int(answer))
 
     stub.default = default  # type: ignore[attr-defined]
+    stub.release = asyncio.Event()  # type: ignore[attr-defined]
     return stub
