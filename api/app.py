@@ -23,10 +23,13 @@ from api import heartbeat
 from api.bootstrap import Bootstrap, ensure_defaults
 from api.campaigns import CampaignDispatcher, on_call_status
 from api.db.engine import create_engine, migrate, session_factory
+from api.live import LiveHub, redis_url_from
 from api.postcall import PostCall, http_base
 from api.routes import agents as agent_routes
 from api.routes import bulk_calls as bulk_call_routes
 from api.routes import calls as call_routes
+from api.routes import dashboard as dashboard_routes
+from api.routes import live as live_routes
 from api.routes import phone_numbers as number_routes
 from api.settings import ServerSettings
 from api.stores import SqlAgentDirectory, SqlCallStore
@@ -232,6 +235,18 @@ def create_app(
     )
     sql_store.status_hooks.append(postcall.on_status)  # outbox rows commit with the status
     sql_store.status_listeners.append(postcall.on_status_committed)
+    live = LiveHub(  # WS /api/v1/live: status events from the store, talk from the gateways
+        sessions,
+        redis_url=redis_url_from(settings.redis_url),
+        prefix=settings.live_channel_prefix,
+        queue_size=settings.live_queue_size,
+        campaign_changed=lambda: dispatcher.changed,
+    )
+    sql_store.status_hooks.append(live.status_hook)
+    sql_store.status_listeners.append(live.on_call_status)
+    sql_store.created_listeners.append(live.on_call_created)
+    phone.observers.append(live.on_call_event)
+    realtime.webrtc.observers.append(live.on_call_event)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -254,9 +269,11 @@ def create_app(
         monitor.start()
         dispatcher.start()
         postcall.start()
+        await live.start()
         try:
             yield
         finally:
+            await live.stop()
             await postcall.stop()
             await dispatcher.stop()
             await monitor.stop()
@@ -279,6 +296,7 @@ def create_app(
     app.state.db_sessions = sessions
     app.state.settings = settings
     app.state.dispatcher = dispatcher
+    app.state.live = live
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.include_router(build_router(phone, settings.public_url))
     app.include_router(agent_routes.router)
@@ -286,6 +304,8 @@ def create_app(
     app.include_router(number_routes.router)
     app.include_router(bulk_call_routes.router)
     app.include_router(heartbeat.router)
+    app.include_router(live_routes.router)
+    app.include_router(dashboard_routes.router)
     realtime.install(app, services)
     postcall.mount(app)
 

@@ -73,6 +73,22 @@ class ServerSettings(Settings):
         "terminated and ends as no_answer",
     )
 
+    # Live monitoring (api.live, WS /api/v1/live).
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:6379/0: live events cross API processes through Redis "
+        "pub/sub (REDIS_URL is read too); unset: each process serves its own calls' events",
+    )
+    live_channel_prefix: str = Field(
+        "voxline:live", description="Redis channel prefix: <prefix>:org:<org_id>"
+    )
+    live_queue_size: int = Field(
+        1000,
+        ge=10,
+        description="events buffered per live subscriber; one that falls this far behind "
+        "is disconnected (close 1013) rather than slowing calls down",
+    )
+
     # Post-call analysis and delivery (api.postcall): defaults suit production; the
     # tests shorten the timings.
     allow_private_delivery_targets: bool = Field(

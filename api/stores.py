@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 StatusHook = Callable[[AsyncSession, Call, CallStatus, CallStatus], Awaitable[None]]
 # Runs after that transaction committed (wake a worker, publish a live event).
 StatusListener = Callable[[CallRecord], None]
+# Runs after a new call record committed, with its organization (live events).
+CreatedListener = Callable[[CallRecord, str], None]
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -92,6 +94,7 @@ class SqlCallStore:
         self.default_org_id = default_org_id
         self.status_hooks: list[StatusHook] = []
         self.status_listeners: list[StatusListener] = []
+        self.created_listeners: list[CreatedListener] = []
         self._changed = asyncio.Condition()
 
     async def create(
@@ -127,6 +130,11 @@ class SqlCallStore:
             db.add(row)
             await db.commit()
             out = to_record(row)
+        for listener in self.created_listeners:
+            try:
+                listener(out, org_id)
+            except Exception:
+                log.exception("created listener failed for call %s", out.id)
         await self._notify()
         return out
 

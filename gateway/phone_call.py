@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from voice_core.events import (
     AgentUtteranceEnd,
     CallEnded,
     ClearAudio,
+    SessionEvent,
     TurnMetrics,
 )
 from voice_core.session import CallSession
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 
 # customParameters the gateway itself reads; any others become call context.
 _RESERVED_PARAMS = {"agent_id", "call_id"}
+# Sees every engine event of every call, (call_id, event): live monitoring. Called in
+# the call's write loop, so it must not block (it queues and returns).
+EventObserver = Callable[[str, SessionEvent], None]
 # WebSocket close codes (RFC 6455): 1000 normal, 1008 policy violation (bad messages).
 _CLOSE_NORMAL = 1000
 _CLOSE_PROTOCOL = 1008
@@ -80,6 +85,14 @@ class PhoneGateway:
     send_timeout_s: float = 5.0
     mark_drain_timeout_s: float = 3.0
     active: dict[str, PhoneCall] = field(default_factory=dict)
+    observers: list[EventObserver] = field(default_factory=list)
+
+    def observe(self, call_id: str, event: SessionEvent) -> None:
+        for observer in self.observers:
+            try:
+                observer(call_id, event)
+            except Exception:  # a monitoring bug must not end the call
+                log.exception("call %s: event observer failed", call_id)
 
     async def handle(self, websocket: WebSocket) -> None:
         await PhoneCall(websocket, self).run()
@@ -274,6 +287,8 @@ class PhoneCall:
     async def _write_loop(self) -> None:
         assert self.session is not None and self.recorder is not None
         async for event in self.session.events():
+            if self.gw.observers:
+                self.gw.observe(self.call_id or "", event)
             if isinstance(event, AgentAudio):
                 for frame in self._down_framer.push(self._down.push(event.pcm)):
                     await self._send_agent_frame(frame)

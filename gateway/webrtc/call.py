@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 RecordFactory = Callable[[], Awaitable[CallRecord]]
 EndHook = Callable[["WebRtcCall"], Awaitable[None]]
+# Sees every engine event of every call, (call_id, event): live monitoring. Must not
+# block (it queues and returns).
+EventObserver = Callable[[str, SessionEvent], None]
 
 
 @dataclass
@@ -76,6 +79,7 @@ class WebRtcGateway:
     connect_timeout_s: float = 20.0
     drain_timeout_s: float = 3.0
     active: dict[str, WebRtcCall] = field(default_factory=dict)
+    observers: list[EventObserver] = field(default_factory=list)
     # Calls being set up (before their record exists) also hold a peer connection.
     _pending: set[WebRtcCall] = field(default_factory=set)
 
@@ -390,6 +394,11 @@ class WebRtcCall:
 
     async def _event_loop(self, session: CallSession) -> None:
         async for event in session.events():
+            for observer in self.gw.observers:
+                try:
+                    observer(self.call_id, event)
+                except Exception:  # a monitoring bug must not end the call
+                    log.exception("call %s: event observer failed", self.call_id)
             self._send_live(self.live.encode(event))
             await self._on_session_event(event)
             if isinstance(event, CallEnded):
