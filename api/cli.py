@@ -4,6 +4,7 @@ voxline serve [--host H] [--port P]
 voxline demo [--host H] [--port P]
 voxline call --agent ID --say "..." [--say "..."] [--wav FILE] [--record OUT.wav] [--url WS]
 voxline keys create [--name NAME] [--org ORG_ID | --new-org NAME]
+voxline mcp   (an MCP server on stdio; VOXLINE_URL, VOXLINE_API_KEY)
 """
 
 from __future__ import annotations
@@ -61,11 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     group = create.add_mutually_exclusive_group()
     group.add_argument("--org", help="organization id (default: the first organization)")
     group.add_argument("--new-org", metavar="NAME", help="create a new organization for the key")
+    sub.add_parser(
+        "mcp",
+        help="MCP server on stdio for AI assistants (VOXLINE_URL, VOXLINE_API_KEY)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "mcp":  # before logging setup: stdout is the MCP protocol channel
+        from voxline.mcp_server import main as mcp_main
+
+        return mcp_main()
     logging.basicConfig(
         level=logging.WARNING if args.command == "call" else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
