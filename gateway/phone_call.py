@@ -126,6 +126,7 @@ class PhoneCall:
         self._down = StreamResampler(16000, RECORDING_RATE)
         self._down_framer = Framer(FRAME_BYTES)
         self._closed = False
+        self._done = asyncio.Event()  # set once the record is final and the socket closed
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -142,13 +143,24 @@ class PhoneCall:
             except Exception:
                 # Never silent: a call whose record could not be finalized must show up.
                 log.exception("call %s: finalizing the call record failed", self.call_id or "-")
+            finally:
+                self._done.set()
 
-    async def hangup(self, reason: str) -> None:
-        """End the call from our side (control plane, shutdown)."""
+    async def hangup(self, reason: str, wait_s: float = 5.0) -> None:
+        """End the call from our side (control plane, shutdown).
+
+        With a session, the pumps end on its CallEnded and ``_finish`` writes the
+        record before it closes the socket: closing first would let the carrier
+        report "completed" (and a poller see the call final) before our end reason
+        is written. Waits (bounded) for the record to be final.
+        """
         self._set_end(reason, CallStatus.COMPLETED)
-        if self.session is not None:
+        if self.session is None:
+            await self._close(_CLOSE_NORMAL, reason)
+        else:
             await self.session.hangup(reason)
-        await self._close(_CLOSE_NORMAL, reason)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._done.wait(), wait_s)
 
     def _set_end(self, reason: str, status: CallStatus) -> None:
         if self.end_reason is None:
