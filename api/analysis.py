@@ -161,10 +161,18 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 def grounded(value: str, transcript: str) -> bool:
-    """Some word of ``value`` (3+ characters, or a number) occurs in the transcript."""
+    """``value`` is taken from the transcript: every number in it was said, and at least
+    half of its words (3+ letters) were. "Maria Lopez" passes for "I'm Maria Lopez";
+    "insurance_number_2023" does not pass because the call said "insurance"."""
     said = set(_WORD.findall(transcript.lower()))
-    words = [w for w in _WORD.findall(value.lower()) if len(w) >= 3 or w.isdigit()]
-    return bool(words) and any(w in said for w in words)
+    tokens = _WORD.findall(value.lower())
+    numbers = [t for t in tokens if t.isdigit()]
+    words = [t for t in tokens if not t.isdigit() and len(t) >= 3]
+    if not numbers and not words:
+        return False
+    if any(n not in said for n in numbers):
+        return False
+    return not words or 2 * sum(w in said for w in words) >= len(words)
 
 
 _NUMBER_WORDS = (

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from api.analysis import Analyzer, Endpoint, Variable, parse_json, validate
+from api.analysis import Analyzer, Endpoint, Variable, grounded, parse_json, validate
 from api.db.delivery_models import AnalysisJob
 from tests.api.stubs.base import Stub, serving
 from tests.api.stubs.receiver import webhook_receiver
@@ -131,11 +132,18 @@ def test_validation_keeps_nothing_it_cannot_check() -> None:
         "summary": "cut off mid",
     }
     assert parse_json("no json") is None
+    said = "agent: Bright Smile dental, how can I help? caller: a cleaning for Maria Lopez"
+    assert grounded("Maria Lopez, D.D.", said) and grounded("teeth cleaning", said)
+    assert not grounded("dental_insurance_number_202305201", said)
+    assert not grounded("John Smith", said) and not grounded("...", said)
 
 
 async def test_a_real_call_is_analysed_by_the_local_model_before_delivery(api, running) -> None:
     s = running.app.state.settings
     s.allow_private_delivery_targets = True
+    # This test is about the analysis reaching the payload: on a loaded machine (other
+    # suites running beside this one) the call and the model can both be slow.
+    s.analysis_wait_s = 600
     receiver = webhook_receiver()
     extraction = [
         {"key": "service", "description": "the dental service the caller asks for"},
@@ -184,7 +192,7 @@ async def test_a_real_call_is_analysed_by_the_local_model_before_delivery(api, r
             },
         )
         call_id = r.json()["call_id"]
-        (sent,) = await receiver.wait_for(1, timeout=150)
+        (sent,) = await receiver.wait_for(1, timeout=400)
     payload: dict[str, Any] = sent.json()
     assert payload["call_id"] == call_id and payload["status"] == "completed"
     assert payload["analysis"]["status"] == "completed", payload["analysis"]
@@ -204,7 +212,8 @@ async def test_a_real_call_is_analysed_by_the_local_model_before_delivery(api, r
     said = " ".join(line["text"].lower() for line in payload["transcript"])
     for key in ("service", "insurance_number"):  # free text (an enum is a classification)
         value = payload["extracted"][key]
-        assert value is None or any(w in said for w in str(value).lower().split()), value
+        words = re.findall(r"[a-z0-9]{3,}", str(value).lower())
+        assert value is None or any(w in said for w in words), value
     assert any(line["speaker"] == "caller" for line in payload["transcript"])
     detail = (await api.get(f"/api/v1/calls/{call_id}")).json()
     assert detail["summary"] == payload["summary"] and detail["extracted"] == payload["extracted"]
