@@ -273,6 +273,13 @@ def to_markdown(r: dict[str, Any]) -> str:
     return text
 
 
+def save(report: dict[str, Any], name: str) -> None:
+    md = to_markdown(report)
+    paths = write(name, report, md)
+    print(md)
+    print("written:", *paths, flush=True)
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING)
     agent = bench_agent(args.max_tokens)
@@ -297,10 +304,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
         if args.leak_calls:
+            # The levels are saved first: a leak check cut short still leaves them.
+            save(report(args, load_before, started, levels, None), args.name)
             leak = await leak_check(
                 harness, args.leak_calls, min(args.leak_check_at, args.leak_calls), args.leak_batch
             )
             print(f"leak check: {leak}", flush=True)
+    return report(args, load_before, started, levels, leak)
+
+
+def report(
+    args: argparse.Namespace,
+    load_before: list[float],
+    started: float,
+    levels: list[dict[str, Any]],
+    leak: dict[str, Any] | None,
+) -> dict[str, Any]:
     return {
         "machine": machine(),
         "load_before": load_before,
@@ -330,11 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--leak-max-tokens", type=int, default=16)
     p.add_argument("--name", default="concurrency", help="results file name")
     args = p.parse_args(argv)
-    report = asyncio.run(main_async(args))
-    md = to_markdown(report)
-    paths = write(args.name, report, md)
-    print(md)
-    print("written:", *paths)
+    save(asyncio.run(main_async(args)), args.name)
 
 
 if __name__ == "__main__":
