@@ -391,7 +391,16 @@ class CampaignDispatcher:
                 )
             await move(db, bc.id, "queued", "in_progress", len(contacts))
             await db.commit()
+            org_id = bc.org_id
         self._pulse()
+        # The rows were inserted here, not through the store: tell its listeners
+        # (live monitoring) as the store would.
+        for listener in getattr(self._services.store, "created_listeners", []):
+            for record in records:
+                try:
+                    listener(record, org_id)
+                except Exception:
+                    log.exception("created listener failed for call %s", record.id)
         for record in records:
             task = asyncio.create_task(self._dial(record), name=f"dial:{record.id}")
             self._dials.add(task)
