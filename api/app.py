@@ -22,7 +22,9 @@ from fastapi.responses import JSONResponse
 from api import heartbeat
 from api.bootstrap import Bootstrap, ensure_defaults
 from api.campaigns import CampaignDispatcher, on_call_status
+from api.commands import CommandBus
 from api.db.engine import create_engine, migrate, session_factory
+from api.lifecycle import Lifecycle
 from api.live import LiveHub, redis_url_from
 from api.postcall import PostCall, http_base
 from api.routes import agents as agent_routes
@@ -65,6 +67,7 @@ class Voxline:
     # Business-initiated WhatsApp calls (records with carrier "whatsapp"); set by
     # api.webrtc_setup.
     whatsapp_carrier: Carrier | None = None
+    commands: CommandBus | None = None  # with Redis: reach calls other processes carry
 
     def set_listening(self, host: str, port: int) -> None:
         """Tell the simulated carrier where our media stream is once the port is bound."""
@@ -72,6 +75,19 @@ class Voxline:
             self.simulated.media_url = websocket_base(self.settings.public_url) + MEDIA_STREAM_PATH
         else:
             self.simulated.media_url = f"ws://{_url_host(host)}:{port}{MEDIA_STREAM_PATH}"
+
+    async def hang_up_local(self, call_id: str, reason: str) -> bool:
+        """Hang up a call this process carries; False if it carries no such call."""
+        live = self.phone.active.get(call_id)
+        if live is not None:
+            await live.hangup(reason)
+            return True
+        webrtc = getattr(self, "webrtc", None)  # browser and WhatsApp calls
+        return bool(webrtc is not None and await webrtc.hangup(call_id, reason))
+
+    async def on_command(self, command: dict[str, Any]) -> None:
+        if command.get("type") == "hangup" and command.get("call_id"):
+            await self.hang_up_local(str(command["call_id"]), str(command.get("reason", "")))
 
     async def place_call(self, record: CallRecord) -> str:
         """Dial an outbound call whose record already exists (a record whose carrier is
@@ -108,12 +124,13 @@ class Voxline:
         )
 
     async def hang_up(self, call_id: str, reason: str = "api_hangup") -> None:
-        live = self.phone.active.get(call_id)
-        if live is not None:
-            await live.hangup(reason)
+        if await self.hang_up_local(call_id, reason):
             return
-        webrtc = getattr(self, "webrtc", None)  # browser and WhatsApp calls
-        if webrtc is not None and await webrtc.hangup(call_id, reason):
+        record = await self.store.get(call_id)
+        bus = getattr(self, "commands", None)
+        if bus is not None and record is not None and record.status == CallStatus.IN_PROGRESS:
+            # Connected, but not here: the process carrying it hangs it up.
+            await bus.publish({"type": "hangup", "call_id": call_id, "reason": reason})
             return
         # Not connected here yet (queued or ringing): stop the carrier from connecting it.
         whatsapp_cancel = getattr(self.whatsapp_carrier, "cancel", None)
@@ -248,6 +265,20 @@ def create_app(
     phone.observers.append(live.on_call_event)
     realtime.webrtc.observers.append(live.on_call_event)
 
+    redis_url = redis_url_from(settings.redis_url)
+    commands = (
+        CommandBus(redis_url, settings.live_channel_prefix, services.on_command)
+        if redis_url
+        else None
+    )
+    services.commands = commands
+    lifecycle = Lifecycle(services, dispatcher, sessions, redis_url=redis_url)
+    if "media" not in settings.roles:
+        phone.accepting = False
+        realtime.webrtc.accepting = False
+    if "dispatcher" not in settings.roles:
+        dispatcher.accepting = False
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(settings.resolved_database_url)
@@ -266,13 +297,21 @@ def create_app(
             cache_s=settings.heartbeat_cache_s,
         )
         app.state.heartbeat = monitor
-        monitor.start()
-        dispatcher.start()
-        postcall.start()
+        roles = set(settings.roles)
+        if "api" in roles:
+            monitor.start()
+        if "dispatcher" in roles:
+            dispatcher.start()
+        if "delivery" in roles:
+            postcall.start()
         await live.start()
+        if commands is not None:
+            await commands.start()
         try:
             yield
         finally:
+            if commands is not None:
+                await commands.stop()
             await live.stop()
             await postcall.stop()
             await dispatcher.stop()
@@ -297,6 +336,7 @@ def create_app(
     app.state.settings = settings
     app.state.dispatcher = dispatcher
     app.state.live = live
+    app.state.lifecycle = lifecycle
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.include_router(build_router(phone, settings.public_url))
     app.include_router(agent_routes.router)
@@ -308,6 +348,13 @@ def create_app(
     app.include_router(dashboard_routes.router)
     realtime.install(app, services)
     postcall.mount(app)
+
+    @app.get("/readyz", tags=["service"])
+    async def readyz() -> JSONResponse:
+        """Ready for new work: database (and Redis) answer, models loaded, not draining.
+        A load balancer should route only to ready processes."""
+        ok, checks = await lifecycle.readiness()
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, object]:

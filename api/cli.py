@@ -13,10 +13,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import uvicorn
 
 from voice_core.config import Settings
 
@@ -92,14 +95,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from api.app import create_app
     from api.settings import ServerSettings
 
-    app = create_app(ServerSettings(host=args.host, port=args.port))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    settings = ServerSettings(host=args.host, port=args.port)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info")
+    server = DrainingServer(config, app, settings.drain_timeout_s)
+    server.run()
     return 0
+
+
+class DrainingServer(uvicorn.Server):
+    """SIGTERM drains before uvicorn stops: readiness turns false at once, no new calls
+    or campaign contacts are taken, active calls finish (up to the drain timeout),
+    then the server shuts down as usual. A second signal stops at once."""
+
+    def __init__(self, config: uvicorn.Config, app: Any, drain_timeout_s: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._drain_timeout_s = drain_timeout_s
+        self._draining = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        loop = self._loop
+        if sig == signal.SIGTERM and not self._draining and loop is not None:
+            self._draining = True
+            lifecycle = self._app.state.lifecycle
+            lifecycle.begin_drain()  # flags only: safe inside a signal handler
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_exit(lifecycle)))
+            return
+        super().handle_exit(sig, frame)
+
+    async def _drain_then_exit(self, lifecycle: Any) -> None:
+        try:
+            await lifecycle.drain(self._drain_timeout_s)
+        finally:
+            self.should_exit = True
 
 
 async def _keys_create(args: argparse.Namespace) -> int:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from voice_core.config import Settings
+
+ROLES = ("api", "media", "dispatcher", "delivery")
 
 
 class ServerSettings(Settings):
@@ -26,6 +30,15 @@ class ServerSettings(Settings):
     campaign_tick_s: float = Field(0.5, gt=0, description="dispatcher poll interval")
     org_max_concurrent_calls: int = Field(
         50, ge=1, description="campaign calls in flight per organization, all campaigns"
+    )
+    roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["api", "media", "dispatcher", "delivery"],
+        description="parts this process runs, as JSON or comma list: api (HTTP API, "
+        "dashboard, heartbeat), media (takes phone/WebRTC calls), dispatcher (campaigns), "
+        "delivery (post-call analysis and deliveries)",
+    )
+    drain_timeout_s: float = Field(
+        120.0, ge=0, description="on SIGTERM, how long active calls may go on before hang-up"
     )
     max_request_bytes: int = Field(
         1_000_000,
@@ -144,6 +157,23 @@ class ServerSettings(Settings):
     salesforce_token: str | None = Field(None, description="OAuth access token")
     # The WhatsApp channel reuses whatsapp_graph_base_url, whatsapp_graph_version,
     # whatsapp_access_token and whatsapp_phone_number_id (above).
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _roles(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                import json
+
+                v = json.loads(text)
+            else:
+                v = [r.strip() for r in text.split(",") if r.strip()]
+        if isinstance(v, list):
+            unknown = set(v) - set(ROLES)
+            if unknown:
+                raise ValueError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
+        return v
 
     @property
     def resolved_database_url(self) -> str:

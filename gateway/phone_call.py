@@ -86,6 +86,9 @@ class PhoneGateway:
     mark_drain_timeout_s: float = 3.0
     active: dict[str, PhoneCall] = field(default_factory=dict)
     observers: list[EventObserver] = field(default_factory=list)
+    # False while draining (or in a process without the media role): new streams are
+    # refused with 1013 "try again later" so the carrier's retry lands elsewhere.
+    accepting: bool = True
 
     def observe(self, call_id: str, event: SessionEvent) -> None:
         for observer in self.observers:
@@ -95,6 +98,9 @@ class PhoneGateway:
                 log.exception("call %s: event observer failed", call_id)
 
     async def handle(self, websocket: WebSocket) -> None:
+        if not self.accepting:
+            await websocket.close(code=1013, reason="not taking new calls (draining)")
+            return
         await PhoneCall(websocket, self).run()
 
     async def hangup_all(self, reason: str) -> None:

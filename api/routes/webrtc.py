@@ -26,6 +26,7 @@ from api.auth import Principal, get_db, require_key
 from api.routes.agents import load_agent
 from api.schemas import AgentSpec
 from gateway.calls import CallRecord, Direction, new_call_id
+from gateway.webrtc.call import NotAccepting
 from gateway.webrtc.sdp import SdpError, check_offer
 from gateway.webrtc.tokens import TokenError
 
@@ -135,6 +136,8 @@ async def webrtc_offer(body: OfferIn, request: Request, db: Db, response: Respon
         )
     except SdpError as exc:
         raise HTTPException(400, detail=f"sdp: {exc}", headers=_CORS) from exc
+    except NotAccepting as exc:
+        raise HTTPException(503, detail=str(exc), headers={**_CORS, "Retry-After": "1"}) from exc
     return AnswerOut(sdp=answer, call_id=call_id)
 
 

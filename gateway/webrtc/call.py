@@ -55,6 +55,10 @@ EndHook = Callable[["WebRtcCall"], Awaitable[None]]
 EventObserver = Callable[[str, SessionEvent], None]
 
 
+class NotAccepting(RuntimeError):
+    """This process is draining or runs without the media role: call another one."""
+
+
 @dataclass
 class WebRtcGateway:
     """What every WebRTC call shares.
@@ -80,6 +84,7 @@ class WebRtcGateway:
     drain_timeout_s: float = 3.0
     active: dict[str, WebRtcCall] = field(default_factory=dict)
     observers: list[EventObserver] = field(default_factory=list)
+    accepting: bool = True  # False while draining or without the media role
     # Calls being set up (before their record exists) also hold a peer connection.
     _pending: set[WebRtcCall] = field(default_factory=set)
 
@@ -96,6 +101,8 @@ class WebRtcGateway:
         """Answer ``offer_sdp``: (the call, SDP answer). Raises ``SdpError`` for an
         offer we cannot answer, in which case nothing is left running and no
         record was created. ``make_record`` runs only once the answer exists."""
+        if not self.accepting:
+            raise NotAccepting("not taking new calls (draining)")
         check_offer(offer_sdp)
         call = WebRtcCall(self, agent, context or {}, on_end)
         self._pending.add(call)
