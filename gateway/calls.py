@@ -187,3 +187,23 @@ class InMemoryCallStore:
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+
+def session_fields(session: Any) -> dict[str, Any]:
+    """What a finished engine session adds to its call record: the transcript and the
+    per-turn latency (marks relative to the session's start). Shared by every transport."""
+    t0 = session.started_at or 0.0
+    return {
+        "transcript": [
+            {"speaker": e.speaker, "text": e.text, "t": e.t, "interrupted": e.interrupted}
+            for e in session.transcript
+        ],
+        "turn_metrics": [
+            {
+                "turn": m.turn,
+                "marks": {k: round(v - t0, 3) for k, v in m.marks.items()},
+                "stages_ms": m.stages_ms,
+            }
+            for m in session.turn_metrics
+        ],
+    }

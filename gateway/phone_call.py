@@ -21,7 +21,14 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.agents import AgentDirectory
-from gateway.calls import CallRecord, CallStatus, CallStore, Direction, new_call_id
+from gateway.calls import (
+    CallRecord,
+    CallStatus,
+    CallStore,
+    Direction,
+    new_call_id,
+    session_fields,
+)
 from gateway.media_stream import (
     FRAME_BYTES,
     Dtmf,
@@ -384,19 +391,7 @@ class PhoneCall:
             self.gw.active.pop(self.call_id, None)
         fields: dict[str, Any] = {"end_reason": reason}
         if self.session is not None:
-            fields["transcript"] = [
-                {"speaker": e.speaker, "text": e.text, "t": e.t, "interrupted": e.interrupted}
-                for e in self.session.transcript
-            ]
-            t0 = self.session.started_at or 0.0
-            fields["turn_metrics"] = [
-                {
-                    "turn": m.turn,
-                    "marks": {k: round(v - t0, 3) for k, v in m.marks.items()},
-                    "stages_ms": m.stages_ms,
-                }
-                for m in self.session.turn_metrics
-            ]
+            fields.update(session_fields(self.session))
         if self.recorder is not None:
             path = self.gw.recordings_dir / f"{self.call_id}.wav"
             await asyncio.to_thread(self.recorder.save, path)

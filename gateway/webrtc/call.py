@@ -26,7 +26,7 @@ from typing import Any
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from gateway.calls import CallRecord, CallStatus, CallStore
+from gateway.calls import CallRecord, CallStatus, CallStore, session_fields
 from gateway.recording import RECORDING_RATE, StereoRecorder
 from gateway.webrtc.ice import rtc_configuration
 from gateway.webrtc.live_events import LiveEvents
@@ -494,19 +494,7 @@ class WebRtcCall:
         store = self.gw.store
         fields: dict[str, Any] = {"end_reason": reason}
         if self.session is not None:
-            fields["transcript"] = [
-                {"speaker": e.speaker, "text": e.text, "t": e.t, "interrupted": e.interrupted}
-                for e in self.session.transcript
-            ]
-            t0 = self.session.started_at or 0.0
-            fields["turn_metrics"] = [
-                {
-                    "turn": m.turn,
-                    "marks": {k: round(v - t0, 3) for k, v in m.marks.items()},
-                    "stages_ms": m.stages_ms,
-                }
-                for m in self.session.turn_metrics
-            ]
+            fields.update(session_fields(self.session))
             path = self.gw.recordings_dir / f"{self.call_id}.wav"
             await asyncio.to_thread(self.recorder.save, path)
             fields["recording_path"] = str(path)
