@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -68,7 +69,11 @@ class SimulatedCarrier:
         self.contacts = dict(contacts or {})
         self.no_answer_after_s = no_answer_after_s
         self.callee_options = dict(callee_options or {})
-        self.calls: dict[str, SimulatedCall] = {}
+        # Finished calls are kept for ``wait()`` (their reports hold the audio the callee
+        # heard, megabytes each): only the most recent ones, or a campaign of thousands
+        # of simulated calls would keep every one of them in memory.
+        self.calls: OrderedDict[str, SimulatedCall] = OrderedDict()
+        self.keep_finished = 32
 
     async def place_call(
         self,
@@ -84,6 +89,7 @@ class SimulatedCarrier:
         sid = "SM" + uuid.uuid4().hex
         call = SimulatedCall(sid, call_id, to, contact.outcome)
         self.calls[sid] = call
+        self._forget_old()
         await self.store.update(call_id, carrier=self.name, carrier_call_id=sid)
         await self.store.set_status(call_id, CallStatus.QUEUED)
         call.task = asyncio.create_task(
@@ -134,6 +140,11 @@ class SimulatedCarrier:
             call.error = f"{type(exc).__name__}: {exc}"
             log.warning("simulated call %s failed: %s", call_id, call.error)
             await store.set_status(call_id, CallStatus.FAILED, reason=f"carrier:{call.error}")
+
+    def _forget_old(self) -> None:
+        finished = [sid for sid, c in self.calls.items() if c.task is None or c.task.done()]
+        for sid in finished[: max(0, len(finished) - self.keep_finished)]:
+            del self.calls[sid]
 
     async def cancel(self, call_id: str) -> None:
         """Stop ringing (or talking to) the callee of ``call_id``; it ends cancelled."""
