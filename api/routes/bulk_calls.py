@@ -34,15 +34,12 @@ from api.campaigns import (
 )
 from api.contacts import ContactsError, ParsedContacts, parse_csv, validate_rows
 from api.db.models import BulkCall, BulkContact
+from api.errors import field_error
 from api.routes.agents import load_agent
 
 router = APIRouter(prefix="/api/v1/bulk-call", tags=["campaigns"])
 Db = Annotated[AsyncSession, Depends(get_db)]
 Auth = Annotated[Principal, Depends(require_key)]
-
-
-def _422(field: str, msg: str) -> HTTPException:
-    return HTTPException(422, detail=[{"loc": ["body", field], "msg": msg, "type": "value_error"}])
 
 
 def bulk_out(bc: BulkCall) -> dict[str, Any]:
@@ -80,7 +77,7 @@ def _parse(
             raise ContactsError("contacts", "contacts is empty")
         return validate_rows(rows, existing)
     except ContactsError as exc:
-        raise _422(exc.field, str(exc)) from exc
+        raise field_error(exc.field, str(exc)) from exc
 
 
 def _rejected(parsed: ParsedContacts) -> list[RejectedRow]:
@@ -98,12 +95,12 @@ async def _campaign_body(request: Request) -> BulkCallCreate:
             form = await request.form()
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise _422("file", "multipart upload needs a CSV file in the 'file' field")
+                raise field_error("file", "multipart upload needs a CSV file in the 'file' field")
             raw = await upload.read()
             try:
                 text = raw.decode("utf-8-sig")
             except UnicodeDecodeError as exc:
-                raise _422("file", "the CSV must be UTF-8") from exc
+                raise field_error("file", "the CSV must be UTF-8") from exc
             settings = json.loads(str(form.get("campaign") or "{}"))
             return BulkCallCreate.model_validate({**settings, "contacts_csv": text})
         return BulkCallCreate.model_validate(await request.json())

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, get_db, require_key
 from api.db.models import Call
+from api.errors import check_one_of, field_error
 from api.routes.agents import load_agent
 from api.schemas import (
     CALL_STATUSES,
@@ -114,10 +115,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         ts, call_id = raw.split("|", 1)
         return datetime.fromisoformat(ts), call_id
     except Exception as exc:
-        raise HTTPException(
-            422,
-            detail=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from exc
+        raise field_error("cursor", "invalid cursor", where="query") from exc
 
 
 @router.get("", response_model=CallPage)
@@ -132,17 +130,7 @@ async def list_calls(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> CallPage:
-    if status is not None and status not in CALL_STATUSES:
-        raise HTTPException(
-            422,
-            detail=[
-                {
-                    "loc": ["query", "status"],
-                    "msg": f"status must be one of {', '.join(CALL_STATUSES)}",
-                    "type": "value_error",
-                }
-            ],
-        )
+    check_one_of(status, "status", CALL_STATUSES)
     q = select(Call).where(Call.org_id == who.org_id)
     if status:
         q = q.where(Call.status == status)

@@ -20,6 +20,7 @@ from api.db.models import Organization, utcnow
 from api.delivery_config import WebhookConfig
 from api.delivery_payload import sample_payload, template_context
 from api.delivery_templates import render
+from api.errors import check_one_of, field_error
 from api.routes.agents import load_agent
 from api.schemas import AgentSpec
 
@@ -124,17 +125,7 @@ async def list_deliveries(
     state: Annotated[str | None, Query(description="one of " + ", ".join(STATES))] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[DeliveryOut]:
-    if state is not None and state not in STATES:
-        raise HTTPException(
-            422,
-            detail=[
-                {
-                    "loc": ["query", "state"],
-                    "msg": f"state must be one of {', '.join(STATES)}",
-                    "type": "value_error",
-                }
-            ],
-        )
+    check_one_of(state, "state", STATES)
     q = select(Delivery).where(Delivery.org_id == who.org_id)
     if call_id:
         q = q.where(Delivery.call_id == call_id)
@@ -191,10 +182,6 @@ class WebhookTestResult(BaseModel):
     request: dict[str, Any]
 
 
-def _field_error(field: str, msg: str, kind: str = "value_error") -> HTTPException:
-    return HTTPException(422, detail=[{"loc": ["body", field], "msg": msg, "type": kind}])
-
-
 @webhooks_router.post("/test", response_model=WebhookTestResult)
 async def test_webhook(body: WebhookTest, request: Request, db: Db, who: Auth) -> WebhookTestResult:
     """Send one signed sample payload to ``url`` now (no retries) and show what the
@@ -203,7 +190,7 @@ async def test_webhook(body: WebhookTest, request: Request, db: Db, who: Auth) -
         config = WebhookConfig.model_validate(body.model_dump(exclude={"agent_id"}))
     except ValidationError as exc:
         e = exc.errors()[0]
-        raise _field_error(".".join(str(p) for p in e["loc"]), e["msg"], e["type"]) from exc
+        raise field_error(".".join(str(p) for p in e["loc"]), e["msg"], kind=e["type"]) from exc
     extraction: list[Any] = []
     agent_name = "Sample agent"
     if body.agent_id:
@@ -217,12 +204,14 @@ async def test_webhook(body: WebhookTest, request: Request, db: Db, who: Auth) -
         try:
             render(config.payload_template, template_context(payload))
         except Exception as exc:
-            raise _field_error("payload_template", f"template error: {exc}", "template") from exc
+            raise field_error(
+                "payload_template", f"template error: {exc}", kind="template"
+            ) from exc
     settings = request.app.state.settings
     try:
         await egress.check_url(config.url, settings.allow_private_delivery_targets)
     except egress.BlockedTarget as exc:
-        raise _field_error("url", f"refused: {exc}", "ssrf") from exc
+        raise field_error("url", f"refused: {exc}", kind="ssrf") from exc
     secret = (
         await db.execute(select(Organization.webhook_secret).where(Organization.id == who.org_id))
     ).scalar_one()

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, get_db, require_key
 from api.db.models import PhoneNumber
+from api.errors import field_error
 from api.routes.agents import load_agent
 from api.schemas import PhoneNumberIn, PhoneNumberOut
 
@@ -65,16 +66,7 @@ async def assign(number_id: str, body: PhoneNumberIn, db: Db, who: Auth) -> Phon
     if body.agent_id:
         await load_agent(db, who.org_id, body.agent_id)
     if body.number != row.number:
-        raise HTTPException(
-            422,
-            detail=[
-                {
-                    "loc": ["body", "number"],
-                    "msg": "a number cannot be renamed",
-                    "type": "value_error",
-                }
-            ],
-        )
+        raise field_error("number", "a number cannot be renamed")
     row.agent_id = body.agent_id
     await db.commit()
     return _out(row)
