@@ -29,7 +29,7 @@ from api.db.engine import create_engine, migrate, session_factory
 from api.db.models import Agent, BulkCall, BulkContact
 from api.routes.bulk_calls import load_bulk
 from api.stores import SqlCallStore
-from benchmarks.stats import machine, write
+from benchmarks.stats import machine, publish
 from benchmarks.stats import summary as stats
 from gateway.calls import CallStatus
 
@@ -243,9 +243,7 @@ def main() -> None:
     args = p.parse_args()
     r = asyncio.run(run(args))
     md = to_markdown(r)
-    paths = write("campaign", r, md)
-    print(md)
-    print("written:", *paths)
+    publish("campaign", r, md)
 
 
 if __name__ == "__main__":

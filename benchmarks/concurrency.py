@@ -44,7 +44,7 @@ from benchmarks.latency import (
     run_call,
     running_server,
 )
-from benchmarks.stats import machine, summary, write
+from benchmarks.stats import machine, publish, summary
 from voice_core.session import CallSession
 
 LINES = (
@@ -275,9 +275,7 @@ def to_markdown(r: dict[str, Any]) -> str:
 
 def save(report: dict[str, Any], name: str) -> None:
     md = to_markdown(report)
-    paths = write(name, report, md)
-    print(md)
-    print("written:", *paths, flush=True)
+    publish(name, report, md)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

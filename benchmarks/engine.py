@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from benchmarks.stats import machine, summary, write
+from benchmarks.stats import machine, publish, summary
 from voice_core.audio.frames import FRAME_SAMPLES
 from voice_core.config import AgentConfig, EndCallConfig, Settings
 from voice_core.engine import VoiceEngine
@@ -159,9 +159,7 @@ def main() -> None:
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     md = to_markdown(report)
-    paths = write(args.name, report, md)
-    print(md)
-    print("written:", *paths)
+    publish(args.name, report, md)
 
 
 if __name__ == "__main__":

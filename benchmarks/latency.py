@@ -32,7 +32,7 @@ import numpy as np
 from api.app import create_app
 from api.server import BackgroundServer
 from api.settings import ServerSettings
-from benchmarks.stats import machine, summary, write
+from benchmarks.stats import machine, publish, summary
 from gateway.agents import DEMO_AGENT, DEMO_AGENT_ID, InMemoryAgentDirectory
 from gateway.simulated_callee import CalleeLine, CalleeReport, SimulatedCallee, synthesize
 from voice_core.config import AgentConfig, LLMConfig
@@ -460,9 +460,7 @@ def main() -> None:
     args = p.parse_args()
     report = asyncio.run(main_async(args))
     md = to_markdown(report)
-    paths = write(args.name, report, md)
-    print(md)
-    print("written:", *paths)
+    publish(args.name, report, md)
 
 
 if __name__ == "__main__":

@@ -50,3 +50,11 @@ def write(name: str, data: dict, markdown: str) -> tuple[Path, Path]:
     j.write_text(json.dumps(data, indent=2) + "\n")
     m.write_text(markdown)
     return j, m
+
+
+def publish(name: str, data: dict, markdown: str) -> tuple[Path, Path]:
+    """Write the results files and show the report: what every benchmark ends with."""
+    paths = write(name, data, markdown)
+    print(markdown)
+    print("written:", *paths, flush=True)
+    return paths
