@@ -20,30 +20,31 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from api import heartbeat
+from api.agents import phone_numbers as number_routes
+from api.agents import routes as agent_routes
+from api.agents.directory import SqlAgentDirectory
 from api.bootstrap import Bootstrap, ensure_defaults
-from api.campaigns import CampaignDispatcher, on_call_status
-from api.commands import CommandBus
+from api.calls import routes as call_routes
+from api.calls.commands import CommandBus
+from api.calls.store import SqlCallStore
+from api.campaigns import routes as bulk_call_routes
+from api.campaigns.dispatcher import CampaignDispatcher, on_call_status
 from api.db.engine import create_engine, migrate, session_factory
 from api.lifecycle import Lifecycle
-from api.live import LiveHub, redis_url_from
-from api.postcall import PostCall, http_base
-from api.routes import agents as agent_routes
-from api.routes import bulk_calls as bulk_call_routes
-from api.routes import calls as call_routes
-from api.routes import dashboard as dashboard_routes
-from api.routes import live as live_routes
-from api.routes import phone_numbers as number_routes
+from api.live import dashboard as dashboard_routes
+from api.live import routes as live_routes
+from api.live.feed import LiveHub, redis_url_from
+from api.postcall.service import PostCall, http_base
+from api.realtime.setup import build_realtime
 from api.settings import ServerSettings
-from api.stores import SqlAgentDirectory, SqlCallStore
-from api.webrtc_setup import build_realtime
 from gateway.agents import AgentDirectory
 from gateway.calls import CallRecord, CallStatus, CallStore
 from gateway.carriers import Carrier, CarrierError
 from gateway.config import CarrierSettings
-from gateway.phone_call import PhoneGateway
-from gateway.simulated_carrier import SimulatedCarrier, SimulatedContact
-from gateway.twilio_carrier import TwilioCarrier
-from gateway.twilio_routes import MEDIA_STREAM_PATH, build_router, websocket_base
+from gateway.simulated.carrier import SimulatedCarrier, SimulatedContact
+from gateway.twilio.carrier import TwilioCarrier
+from gateway.twilio.phone_call import PhoneGateway
+from gateway.twilio.routes import MEDIA_STREAM_PATH, build_router, websocket_base
 from gateway.whatsapp.calls import CARRIER as WHATSAPP
 from voice_core.config import LLMConfig, Settings
 from voice_core.engine import VoiceEngine

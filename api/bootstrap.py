@@ -10,10 +10,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from api.agents.models import Agent, PhoneNumber
+from api.agents.schemas import AgentSpec, PromptSections
+from api.agents.service import save_agent
 from api.auth import create_key, create_organization
-from api.db.models import Agent, Organization, PhoneNumber
-from api.routes.agents import save_agent
-from api.schemas import AgentSpec, PromptSections
+from api.db.models import Organization
 from gateway.agents import DEMO_NUMBER
 
 log = logging.getLogger(__name__)

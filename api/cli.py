@@ -242,7 +242,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _call(args: argparse.Namespace) -> int:
-    from gateway.simulated_callee import CalleeLine, SimulatedCallee
+    from gateway.simulated.callee import CalleeLine, SimulatedCallee
     from voice_core.audio.wav import read_wav
 
     if not args.lines:

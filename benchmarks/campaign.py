@@ -23,12 +23,13 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
+from api.agents.models import Agent
 from api.auth import create_organization
-from api.campaigns import CampaignDispatcher, on_call_status, summary
+from api.calls.store import SqlCallStore
+from api.campaigns.dispatcher import CampaignDispatcher, on_call_status, summary
+from api.campaigns.models import Campaign, CampaignContact
+from api.campaigns.routes import load_bulk
 from api.db.engine import create_engine, migrate, session_factory
-from api.db.models import Agent, BulkCall, BulkContact
-from api.routes.bulk_calls import load_bulk
-from api.stores import SqlCallStore
 from benchmarks.stats import machine, publish
 from benchmarks.stats import summary as stats
 from gateway.calls import CallStatus
@@ -72,7 +73,7 @@ async def setup(url: str) -> tuple[Any, Any, str, str]:
 async def campaign_with(sessions, org_id: str, agent_id: str, n: int) -> tuple[int, float]:
     now = datetime.now(UTC)
     async with sessions() as db:
-        bc = BulkCall(
+        bc = Campaign(
             org_id=org_id,
             agent_id=agent_id,
             name=f"{n}",
@@ -103,11 +104,11 @@ async def campaign_with(sessions, org_id: str, agent_id: str, n: int) -> tuple[i
             for i in range(start, min(n, start + batch))
         ]
         async with sessions() as db:
-            await db.execute(insert(BulkContact), rows)
+            await db.execute(insert(CampaignContact), rows)
             await db.commit()
     async with sessions() as db:
         await db.execute(
-            update(BulkCall).where(BulkCall.id == bc_id).values(total_contacts=n, queued=n)
+            update(Campaign).where(Campaign.id == bc_id).values(total_contacts=n, queued=n)
         )
         await db.commit()
     return bc_id, time.perf_counter() - t
@@ -159,8 +160,8 @@ async def dispatcher_rate(sessions, org_id: str, agent_id: str, n: int) -> float
     bc_id, _ = await campaign_with(sessions, org_id, agent_id, n)
     async with sessions() as db:
         await db.execute(
-            update(BulkCall)
-            .where(BulkCall.id == bc_id)
+            update(Campaign)
+            .where(Campaign.id == bc_id)
             .values(status="in_progress", concurrency=50, retry={"on": []})
         )
         await db.commit()
@@ -170,7 +171,7 @@ async def dispatcher_rate(sessions, org_id: str, agent_id: str, n: int) -> float
     disp.start()
     while True:
         async with sessions() as db:
-            bc = await db.get(BulkCall, bc_id)
+            bc = await db.get(Campaign, bc_id)
             if bc.status == "completed":
                 break
         await asyncio.sleep(0.05)

@@ -34,7 +34,7 @@ from api.server import BackgroundServer
 from api.settings import ServerSettings
 from benchmarks.stats import machine, publish, summary
 from gateway.agents import DEMO_AGENT, DEMO_AGENT_ID, InMemoryAgentDirectory
-from gateway.simulated_callee import CalleeLine, CalleeReport, SimulatedCallee, synthesize
+from gateway.simulated.callee import CalleeLine, CalleeReport, SimulatedCallee, synthesize
 from voice_core.config import AgentConfig, LLMConfig
 from voice_core.engine import VoiceEngine
 from voice_core.session import CallSession

@@ -5,7 +5,7 @@ from voxline import Client, AsyncClient, verify_signature
 ```
 """
 
-from api.signing import verify_signature
+from api.postcall.signing import verify_signature
 from voxline.client import AsyncClient, Client
 from voxline.errors import (
     APIConnectionError,

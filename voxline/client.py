@@ -26,7 +26,7 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
-from api.signing import verify_signature  # re-exported: webhook receivers verify with it
+from api.postcall.signing import verify_signature  # re-exported: webhook receivers verify with it
 
 # Webhook receivers verify deliveries with this (standard library only).
 from voxline import _ops

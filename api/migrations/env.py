@@ -7,11 +7,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api.db import delivery_models  # noqa: F401  (its tables are part of the metadata)
-from api.db.models import Base
+from api.db.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]

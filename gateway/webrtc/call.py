@@ -27,9 +27,9 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDe
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from gateway.calls import CallRecord, CallStatus, CallStore, session_fields
+from gateway.conversation import LiveEvents
 from gateway.recording import RECORDING_RATE, StereoRecorder
 from gateway.webrtc.ice import rtc_configuration
-from gateway.webrtc.live_events import LiveEvents
 from gateway.webrtc.media import PTIME_S, AgentAudioTrack, CallerAudio
 from gateway.webrtc.sdp import SdpError, check_offer, drop_mdns_candidates
 from voice_core.audio import FrameError

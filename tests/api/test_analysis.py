@@ -12,8 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from api.analysis import Analyzer, Endpoint, Variable, grounded, parse_json, validate
-from api.db.delivery_models import AnalysisJob
+from api.postcall.analysis import Analyzer, Endpoint, Variable, grounded, parse_json, validate
+from api.postcall.models import AnalysisJob
 from tests.api.stubs.base import Stub, serving
 from tests.api.stubs.receiver import webhook_receiver
 

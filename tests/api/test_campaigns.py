@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from api.sse import parse_stream
+from api.live.sse import parse_stream
 
 BUCKETS = ("queued", "in_progress", "completed", "failed", "busy", "no_answer")
 

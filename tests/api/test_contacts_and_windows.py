@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.campaigns import in_window
-from api.contacts import ContactsError, parse_csv, validate_rows
-from api.sse import comment, format_event, parse_stream
+from api.campaigns.contacts import ContactsError, parse_csv, validate_rows
+from api.campaigns.dispatcher import in_window
+from api.live.sse import comment, format_event, parse_stream
 
 
 def test_rows_are_accepted_or_rejected_with_a_reason_never_dropped() -> None:

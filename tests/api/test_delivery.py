@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from api import egress
-from api.signing import sign, verify_signature
+from api.postcall import egress
+from api.postcall.signing import sign, verify_signature
 from tests.api.stubs.base import serving
 from tests.api.stubs.clouds import hubspot, salesforce, slack, whatsapp
 from tests.api.stubs.receiver import webhook_receiver

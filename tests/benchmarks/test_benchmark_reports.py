@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from benchmarks import concurrency, latency
-from gateway.simulated_callee import CalleeReport, SaidLine
+from gateway.simulated.callee import CalleeReport, SaidLine
 
 
 def turn(response: float, tts_after: float) -> dict:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway.media_stream import (
+from gateway.twilio.media_stream import (
     Connected,
     Dtmf,
     Mark,
@@ -17,7 +17,7 @@ from gateway.media_stream import (
     Start,
     Stop,
 )
-from gateway.media_stream_client import CarrierStream, ClearBuffer, PlayMark, PlayMedia
+from gateway.twilio.media_stream_client import CarrierStream, ClearBuffer, PlayMark, PlayMedia
 
 SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
 

@@ -17,9 +17,9 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from gateway.calls import CallRecord, CallStatus, Direction
-from gateway.media_stream_client import CarrierStream
-from gateway.simulated_callee import CalleeLine, SimulatedCallee, synthesize, to_mulaw_frames
-from gateway.simulated_carrier import SimulatedContact
+from gateway.simulated.callee import CalleeLine, SimulatedCallee, synthesize, to_mulaw_frames
+from gateway.simulated.carrier import SimulatedContact
+from gateway.twilio.media_stream_client import CarrierStream
 from tests.gateway.conftest import (
     QUICK_AGENT_ID,
     QUICK_WELCOME,
@@ -167,7 +167,7 @@ def start_params(call_id: str) -> dict[str, str]:
 async def test_each_bad_input_ends_only_its_own_call(
     live: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="gateway.phone_call")
+    caplog.set_level(logging.INFO, logger="gateway.twilio.phone_call")
     tts = live.vox.engine.tts
     speech = to_mulaw_frames(await synthesize(tts, "I would like to book an appointment."))
     good = SimulatedCallee(

@@ -16,7 +16,7 @@ from api.server import BackgroundServer
 from gateway.calls import CallRecord, CallStatus, Direction, InMemoryCallStore
 from gateway.carriers import CarrierError
 from gateway.config import CarrierSettings
-from gateway.twilio_carrier import TwilioCarrier
+from gateway.twilio.carrier import TwilioCarrier
 
 ACCOUNT = "AC" + "a1" * 16
 TOKEN = "s3cr3t-token"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from api import live_events
-from api.live import LiveHub, Subscription
+from api.live import events as live_events
+from api.live.feed import LiveHub, Subscription
 from gateway.calls import CallRecord, CallStatus, Direction
 from voice_core.events import (
     AgentAudio,

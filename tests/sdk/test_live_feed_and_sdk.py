@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from api.auth import create_key, create_organization
-from api.signing import sign
+from api.postcall.signing import sign
 from voxline import (
     AsyncClient,
     AuthenticationError,

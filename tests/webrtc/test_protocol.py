@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from gateway.webrtc.live_events import LiveEvents
+from gateway.conversation import LiveEvents
 from gateway.webrtc.sdp import SdpError, check_offer, drop_mdns_candidates
 from gateway.webrtc.tokens import SessionTokens, TokenError
 from gateway.whatsapp.graph import action_body, answer_body, connect_body

@@ -1,0 +1,217 @@
+"""Runs analysis jobs one at a time, off the request path, and releases the call's
+waiting deliveries when each finishes.
+
+One at a time because the LLM and the CPU are shared with live calls; for the same
+reason a job waits (up to ``analysis_yield_to_calls_s``) while calls are in progress,
+so a caller never hears a slower reply because a finished call is being summarised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from api.agents.models import Agent, AgentVersion
+from api.agents.schemas import AgentSpec
+from api.calls.models import Call
+from api.db.models import utcnow
+from api.postcall.analysis import Analyzer, Endpoint, LLMUnavailable, Variable
+from api.postcall.leases import claim_due
+from api.postcall.models import AnalysisJob, Delivery
+from api.settings import ServerSettings
+from voice_core.config import LLMConfig
+from voice_core.engine import VoiceEngine
+
+log = logging.getLogger(__name__)
+
+
+async def load_spec(db, call: Call) -> AgentSpec | None:  # type: ignore[no-untyped-def]
+    """The agent as it was when the call was placed (its version), else as it is now."""
+    if call.agent_id is None:
+        return None
+    data = None
+    if call.agent_version is not None:
+        data = (
+            await db.execute(
+                select(AgentVersion.spec).where(
+                    AgentVersion.agent_id == call.agent_id,
+                    AgentVersion.version == call.agent_version,
+                )
+            )
+        ).scalar_one_or_none()
+    if data is None:
+        data = (
+            await db.execute(select(Agent.spec).where(Agent.id == call.agent_id))
+        ).scalar_one_or_none()
+    return None if data is None else AgentSpec.model_validate(data)
+
+
+class AnalysisWorker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        settings: ServerSettings,
+        engine: VoiceEngine,
+        *,
+        calls_in_progress: Callable[[], int],
+        on_done: Callable[[], None],
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.engine = engine
+        self.calls_in_progress = calls_in_progress
+        self.on_done = on_done
+        self.analyzer = Analyzer(timeout_s=settings.analysis_timeout_s)
+        self.owner = f"ana-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="analysis-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.analyzer.aclose()
+
+    def _lease_s(self) -> float:
+        s = self.settings
+        return s.analysis_yield_to_calls_s + 2 * s.analysis_timeout_s + 30
+
+    async def _run(self) -> None:
+        while True:
+            claimed: list[str] = []
+            try:
+                claimed = await claim_due(
+                    self.sessions,
+                    AnalysisJob,
+                    AnalysisJob.call_id,
+                    owner=self.owner,
+                    lease_s=self._lease_s(),
+                    limit=1,
+                    due_states=("pending",),
+                    working_state="running",
+                )
+                for call_id in claimed:
+                    await self.run_job(call_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("analysis worker: a job failed unexpectedly; its lease will expire")
+            if not claimed:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.delivery_poll_s)
+
+    async def _yield_to_live_calls(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.analysis_yield_to_calls_s
+        while self.calls_in_progress() > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.25)
+
+    async def run_job(self, call_id: str) -> None:
+        async with self.sessions() as db:
+            job = await db.get(AnalysisJob, call_id)
+            call = await db.get(Call, call_id)
+            if job is None or call is None or job.lease_owner != self.owner:
+                return
+            spec = await load_spec(db, call)
+        variables = [
+            Variable(v.key, v.description, v.type, v.enum)
+            for v in (spec.extraction if spec else [])
+        ]
+        await self._yield_to_live_calls()
+        llm_cfg = spec.to_agent_config().llm if spec else LLMConfig()
+        try:
+            llm = self.engine.llm_for(llm_cfg)  # the agent's own endpoint, or the default
+            endpoint = Endpoint(
+                base_url=llm.base_url,  # type: ignore[attr-defined]
+                model=llm.model,  # type: ignore[attr-defined]
+                api_key=llm_cfg.api_key or self.settings.llm_api_key,
+            )
+            result = await self.analyzer.analyze(
+                endpoint,
+                list(call.transcript or []),
+                variables,
+                max_chars=self.settings.analysis_max_transcript_chars,
+            )
+        except (LLMUnavailable, RuntimeError) as exc:
+            await self._failed_attempt(job, str(exc))
+            return
+        if result.problems:
+            log.info("analysis of %s: stored nulls for: %s", call_id, "; ".join(result.problems))
+        now = utcnow()
+        async with self.sessions() as db:
+            await db.execute(
+                update(Call)
+                .where(Call.id == call_id)
+                .values(
+                    summary=result.summary,
+                    sentiment=result.sentiment,
+                    extracted=result.extracted,
+                )
+            )
+            await db.execute(
+                update(AnalysisJob)
+                .where(AnalysisJob.call_id == call_id)
+                .values(
+                    state="done",
+                    attempts=job.attempts + 1,
+                    finished_at=now,
+                    latency_ms=round(result.latency_ms, 1),
+                    model=result.model,
+                    problems=result.problems,
+                    error=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            await self._release_deliveries(db, call_id)
+            await db.commit()
+        log.info("analysed %s in %.0f ms", call_id, result.latency_ms)
+        self.on_done()
+
+    async def _failed_attempt(self, job: AnalysisJob, error: str) -> None:
+        attempts = job.attempts + 1
+        now = utcnow()
+        give_up = attempts >= self.settings.analysis_max_attempts
+        async with self.sessions() as db:
+            await db.execute(
+                update(AnalysisJob)
+                .where(AnalysisJob.call_id == job.call_id)
+                .values(
+                    state="failed" if give_up else "pending",
+                    attempts=attempts,
+                    next_attempt_at=now + timedelta(seconds=5 * 2**attempts),
+                    finished_at=now if give_up else None,
+                    error=error,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            if give_up:
+                await self._release_deliveries(db, job.call_id)
+            await db.commit()
+        log.warning("analysis of %s failed (attempt %d): %s", job.call_id, attempts, error)
+        if give_up:
+            self.on_done()
+
+    @staticmethod
+    async def _release_deliveries(db, call_id: str) -> None:  # type: ignore[no-untyped-def]
+        await db.execute(
+            update(Delivery)
+            .where(Delivery.call_id == call_id, Delivery.state == "waiting")
+            .values(state="pending", next_attempt_at=utcnow())
+        )

@@ -1,1 +1,0 @@
-"""HTTP routes of the control plane, one module per resource."""

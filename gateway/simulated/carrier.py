@@ -1,0 +1,162 @@
+"""The built-in carrier: places calls to simulated callees, no telephone network needed.
+
+A ``SimulatedContact`` says what happens when its number is dialled: it answers
+and speaks its lines (a ``SimulatedCallee`` on our real ``/media-stream``), or
+the call ends busy, unanswered or failed. Progress goes to the call store in
+the order a carrier's status callbacks would report it:
+queued -> ringing -> in_progress -> completed (or busy / no_answer / failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gateway.calls import CallStatus, CallStore
+from gateway.simulated.callee import CalleeLine, CalleeReport, SimulatedCallee
+from voice_core.tts.base import TextToSpeech
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["answer", "busy", "no-answer", "failed"]
+
+DEFAULT_LINES = (
+    "Hi, I would like to book a teeth cleaning next week, please.",
+    "Tuesday morning would be great. Thank you, goodbye.",
+)
+
+
+@dataclass
+class SimulatedContact:
+    outcome: Outcome = "answer"
+    lines: list[str | CalleeLine] = field(default_factory=lambda: list(DEFAULT_LINES))
+    ring_s: float = 0.5  # how long it rings before the outcome
+    barge_in_after_s: float = 1.0
+
+
+@dataclass
+class SimulatedCall:
+    carrier_call_id: str
+    call_id: str
+    to: str
+    outcome: Outcome
+    report: CalleeReport | None = None
+    error: str | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class SimulatedCarrier:
+    name = "simulated"
+
+    def __init__(
+        self,
+        *,
+        store: CallStore,
+        tts: TextToSpeech | None,
+        media_url: str | None = None,
+        contacts: dict[str, SimulatedContact] | None = None,
+        no_answer_after_s: float = 1.0,
+        callee_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.tts = tts
+        self.media_url = media_url  # set once the server is listening
+        self.contacts = dict(contacts or {})
+        self.no_answer_after_s = no_answer_after_s
+        self.callee_options = dict(callee_options or {})
+        # Finished calls are kept for ``wait()`` (their reports hold the audio the callee
+        # heard, megabytes each): only the most recent ones, or a campaign of thousands
+        # of simulated calls would keep every one of them in memory.
+        self.calls: OrderedDict[str, SimulatedCall] = OrderedDict()
+        self.keep_finished = 32
+
+    async def place_call(
+        self,
+        *,
+        to: str,
+        from_: str,
+        agent_id: str,
+        call_id: str,
+        context: dict[str, Any] | None = None,
+        contact: SimulatedContact | None = None,
+    ) -> str:
+        contact = contact or self.contacts.get(to) or SimulatedContact()
+        sid = "SM" + uuid.uuid4().hex
+        call = SimulatedCall(sid, call_id, to, contact.outcome)
+        self.calls[sid] = call
+        self._forget_old()
+        await self.store.update(call_id, carrier=self.name, carrier_call_id=sid)
+        await self.store.set_status(call_id, CallStatus.QUEUED)
+        call.task = asyncio.create_task(
+            self._ring(call, contact, agent_id), name=f"simulated-call:{call_id}"
+        )
+        return sid
+
+    async def wait(self, carrier_call_id: str, timeout: float | None = None) -> SimulatedCall:
+        call = self.calls[carrier_call_id]
+        if call.task is not None:
+            await asyncio.wait_for(asyncio.shield(call.task), timeout)
+        return call
+
+    async def _ring(self, call: SimulatedCall, contact: SimulatedContact, agent_id: str) -> None:
+        store, call_id = self.store, call.call_id
+        try:
+            if contact.outcome == "failed":
+                # An unreachable number fails before it ever rings.
+                await store.set_status(call_id, CallStatus.FAILED, reason="carrier:failed")
+                return
+            await store.set_status(call_id, CallStatus.RINGING)
+            await asyncio.sleep(contact.ring_s)
+            if contact.outcome == "busy":
+                await store.set_status(call_id, CallStatus.BUSY, reason="carrier:busy")
+                return
+            if contact.outcome == "no-answer":
+                await asyncio.sleep(self.no_answer_after_s)
+                await store.set_status(call_id, CallStatus.NO_ANSWER, reason="carrier:no-answer")
+                return
+            if not self.media_url:
+                raise RuntimeError("SimulatedCarrier.media_url is not set (server not started?)")
+            options = {"barge_in_after_s": contact.barge_in_after_s, **self.callee_options}
+            callee = SimulatedCallee(
+                self.media_url,
+                contact.lines,
+                tts=self.tts,
+                agent_id=agent_id,
+                call_id=call_id,
+                **options,
+            )
+            call.report = await callee.run()
+            await store.set_status(call_id, CallStatus.COMPLETED, reason="carrier:completed")
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await store.set_status(call_id, CallStatus.CANCELLED, reason="carrier:cancelled")
+            raise
+        except Exception as exc:
+            call.error = f"{type(exc).__name__}: {exc}"
+            log.warning("simulated call %s failed: %s", call_id, call.error)
+            await store.set_status(call_id, CallStatus.FAILED, reason=f"carrier:{call.error}")
+
+    def _forget_old(self) -> None:
+        finished = [sid for sid, c in self.calls.items() if c.task is None or c.task.done()]
+        for sid in finished[: max(0, len(finished) - self.keep_finished)]:
+            del self.calls[sid]
+
+    async def cancel(self, call_id: str) -> None:
+        """Stop ringing (or talking to) the callee of ``call_id``; it ends cancelled."""
+        for call in self.calls.values():
+            if call.call_id == call_id and call.task is not None and not call.task.done():
+                call.task.cancel()
+
+    async def aclose(self) -> None:
+        for call in self.calls.values():
+            if call.task is not None and not call.task.done():
+                call.task.cancel()
+        for call in self.calls.values():
+            if call.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await call.task

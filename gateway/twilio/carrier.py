@@ -1,0 +1,111 @@
+"""Outbound calls through Twilio's REST API (Calls resource, create).
+
+POST {base}/2010-04-01/Accounts/{AccountSid}/Calls.json, form-encoded, HTTP
+Basic auth AccountSid:AuthToken. Twilio fetches our TwiML URL when the callee
+answers and posts progress to our status callback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from gateway.calls import TWILIO_STATUS, CallStatus, CallStore
+from gateway.carriers import CarrierError
+from gateway.config import CarrierSettings
+from gateway.twilio.routes import outbound_urls
+
+log = logging.getLogger(__name__)
+
+STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
+
+
+class TwilioCarrier:
+    name = "twilio"
+
+    def __init__(
+        self,
+        settings: CarrierSettings,
+        *,
+        public_url: str,
+        store: CallStore,
+        client: httpx.AsyncClient | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        if not settings.twilio_account_sid or not settings.twilio_auth_token:
+            raise CarrierError(
+                "Twilio needs VOXLINE_TWILIO_ACCOUNT_SID and VOXLINE_TWILIO_AUTH_TOKEN"
+            )
+        if not public_url:
+            raise CarrierError("Twilio must reach us: set VOXLINE_PUBLIC_URL (https://...)")
+        self._sid = settings.twilio_account_sid
+        self._token = settings.twilio_auth_token.get_secret_value()
+        self._base = settings.twilio_api_base.rstrip("/")
+        self._public = public_url.rstrip("/")
+        self._store = store
+        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._owns_client = client is None
+
+    async def place_call(
+        self,
+        *,
+        to: str,
+        from_: str,
+        agent_id: str,
+        call_id: str,
+        context: dict[str, Any] | None = None,
+    ) -> str:
+        twiml_url, status_url = outbound_urls(self._public, call_id)
+        form: list[tuple[str, str]] = [
+            ("To", to),
+            ("From", from_),
+            ("Url", twiml_url),
+            ("Method", "POST"),
+            ("StatusCallback", status_url),
+            ("StatusCallbackMethod", "POST"),
+            # Repeated field: Twilio takes one StatusCallbackEvent per value.
+            *[("StatusCallbackEvent", event) for event in STATUS_CALLBACK_EVENTS],
+        ]
+        url = f"{self._base}/2010-04-01/Accounts/{self._sid}/Calls.json"
+        try:
+            response = await self._client.post(
+                url,
+                content=urlencode(form),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                auth=(self._sid, self._token),
+            )
+        except httpx.HTTPError as exc:
+            raise CarrierError(f"Twilio unreachable: {type(exc).__name__}: {exc}") from exc
+        body = _json(response)
+        if response.status_code != 201:
+            # Twilio's error body: {"code", "message", "more_info", "status"}.
+            message = body.get("message") or response.text[:200]
+            code = body.get("code")
+            raise CarrierError(
+                f"Twilio refused the call ({response.status_code}"
+                + (f", code {code}" if code else "")
+                + f"): {message}"
+            )
+        sid = body.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise CarrierError("Twilio answered 201 without a call sid")
+        await self._store.update(call_id, carrier="twilio", carrier_call_id=sid)
+        status = TWILIO_STATUS.get(str(body.get("status", "queued")), CallStatus.QUEUED)
+        await self._store.set_status(call_id, status)
+        log.info("call %s: Twilio call %s to %s (%s)", call_id, sid, to, body.get("status"))
+        return sid
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
