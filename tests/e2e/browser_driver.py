@@ -1,6 +1,6 @@
 """Drives headless Chromium through one test call; runs INSIDE the test's network namespace.
 
-    python -m tests.webrtc.browser_driver --base-url http://127.0.0.1:PORT \
+    python -m tests.e2e.browser_driver --base-url http://127.0.0.1:PORT \
         --key-file DATA/demo_api_key --wav caller.wav --out OUTDIR [--listen-s 22]
 
 Talks to Chromium over its DevTools protocol (a WebSocket on 127.0.0.1, no extra

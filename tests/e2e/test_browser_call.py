@@ -26,8 +26,8 @@ import pytest
 from av import AudioResampler
 from av import open as av_open
 
-from tests.webrtc.netns import NetNamespace, unavailable_reason
-from tests.webrtc.peer import speak, transcribe
+from tests.e2e.netns import NetNamespace, unavailable_reason
+from tests.gateway.webrtc.peer import speak, transcribe
 from voice_core.audio.resample import resample
 from voice_core.audio.wav import write_wav
 
@@ -96,7 +96,7 @@ async def test_browser_calls_the_agent_over_webrtc(engine, tmp_path):
         try:
             driver = await asyncio.to_thread(
                 ns.run,
-                [sys.executable, "-m", "tests.webrtc.browser_driver", "--base-url", base_url,
+                [sys.executable, "-m", "tests.e2e.browser_driver", "--base-url", base_url,
                  "--key-file", str(data_dir / "demo_api_key"), "--wav", str(wav),
                  "--out", str(out), "--listen-s", str(LISTEN_S)],
                 env=env, cwd=REPO, capture_output=True, text=True, timeout=240,

@@ -13,9 +13,9 @@ from typing import Any
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.sdk.conftest import QUICK_AGENT
+from tests.voxline.conftest import QUICK_AGENT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TOOLS = {"list_agents", "dispatch_call", "get_call", "create_campaign", "campaign_status"}
 
 

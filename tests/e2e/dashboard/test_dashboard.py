@@ -21,8 +21,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.sdk.conftest import QUICK_AGENT
-from tests.webrtc.browser_driver import DevTools
+from tests.e2e.browser_driver import DevTools
+from tests.voxline.conftest import QUICK_AGENT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [

@@ -4,7 +4,7 @@
 - SIGTERM on A: A turns unready at once, its active call finishes normally, then A
   exits; B keeps taking calls meanwhile.
 (Campaigns shared by two processes and SIGKILL without losing contacts or deliveries
-are in tests/api/test_campaign_durability.py and tests/api/test_delivery_restart.py.)
+are in test_campaign_durability.py and test_delivery_restart.py.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 import websockets
 
 from tests.api.conftest import _pg_create_database, _pg_drop_database
-from tests.api.test_campaign_durability import Server, client
+from tests.e2e.test_campaign_durability import Server, client
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

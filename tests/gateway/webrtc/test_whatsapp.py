@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from gateway.whatsapp.webhook import sign
-from tests.webrtc.conftest import APP_SECRET, WHATSAPP_NUMBER
-from tests.webrtc.graph_stub import PHONE_NUMBER_ID
-from tests.webrtc.peer import TestPeer, transcribe
-from tests.webrtc.test_webrtc_calls import wait_final, wait_until
+from tests.gateway.webrtc.conftest import APP_SECRET, WHATSAPP_NUMBER
+from tests.gateway.webrtc.graph_stub import PHONE_NUMBER_ID
+from tests.gateway.webrtc.peer import TestPeer, transcribe
+from tests.gateway.webrtc.test_webrtc_calls import wait_final, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from gateway.whatsapp.webhook import sign
-from tests.webrtc.conftest import APP_SECRET, VERIFY_TOKEN
-from tests.webrtc.peer import TestPeer
-from tests.webrtc.test_whatsapp import connect_event, post_webhook
+from tests.gateway.webrtc.conftest import APP_SECRET, VERIFY_TOKEN
+from tests.gateway.webrtc.peer import TestPeer
+from tests.gateway.webrtc.test_whatsapp import connect_event, post_webhook
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

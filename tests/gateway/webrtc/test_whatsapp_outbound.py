@@ -20,11 +20,11 @@ from aiortc import RTCSessionDescription
 
 from gateway.webrtc.sdp import check_offer
 from gateway.whatsapp.webhook import CallStatusUpdate, parse_calls
-from tests.webrtc.conftest import WHATSAPP_NUMBER
-from tests.webrtc.graph_stub import PHONE_NUMBER_ID
-from tests.webrtc.peer import TestPeer, transcribe
-from tests.webrtc.test_webrtc_calls import wait_until
-from tests.webrtc.test_whatsapp import calls_webhook, post_webhook
+from tests.gateway.webrtc.conftest import WHATSAPP_NUMBER
+from tests.gateway.webrtc.graph_stub import PHONE_NUMBER_ID
+from tests.gateway.webrtc.peer import TestPeer, transcribe
+from tests.gateway.webrtc.test_webrtc_calls import wait_until
+from tests.gateway.webrtc.test_whatsapp import calls_webhook, post_webhook
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -1,4 +1,4 @@
-"""A real server for the MCP test (SQLite; see tests/sdk/conftest.py for why)."""
+"""A real server for the MCP test (SQLite; see tests/voxline/conftest.py for why)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from gateway.whatsapp.webhook import (
     verification_challenge,
     verify_signature,
 )
-from tests.webrtc.graph_stub import shape_errors
+from tests.gateway.webrtc.graph_stub import shape_errors
 from voice_core.events import (
     AgentAudio,
     AgentReply,

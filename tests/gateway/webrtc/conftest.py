@@ -19,8 +19,8 @@ from api.app import create_app
 from api.server import BackgroundServer
 from api.settings import ServerSettings
 from gateway.webrtc.ice import use_loopback_candidates
-from tests.webrtc import graph_stub
-from tests.webrtc.graph_stub import GraphStub
+from tests.gateway.webrtc import graph_stub
+from tests.gateway.webrtc.graph_stub import GraphStub
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"

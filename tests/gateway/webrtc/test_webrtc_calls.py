@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from tests.webrtc.conftest import QUICK_WELCOME
-from tests.webrtc.peer import TestPeer, speak
+from tests.gateway.webrtc.conftest import QUICK_WELCOME
+from tests.gateway.webrtc.peer import TestPeer, speak
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
