@@ -1,8 +1,14 @@
-"""Transports between callers and the engine.
+"""Transports between callers and the engine: one shared call bridge, one folder each.
 
-Phone: the Twilio Media Streams protocol (sans-I/O in ``media_stream``), the
-WebSocket bridge that feeds a call into a ``CallSession`` (``phone_call``), the
-carrier webhooks (``twilio_routes``), outbound carriers (``carriers``,
-``twilio_carrier``, ``simulated_carrier``) and the stores a call needs before the
-control plane has a database (``calls``, ``agents``).
+- ``bridge``: what every transport shares: engine events -> a media sink, the
+  first-reason-wins end, observers, end reason -> status, the record and its
+  recording, and the registry of calls in progress across transports.
+- ``twilio``: the Twilio Media Streams protocol (sans-I/O), the WebSocket call,
+  the carrier webhooks and the REST carrier.
+- ``webrtc``: aiortc peer connections for browsers (and WhatsApp's media).
+- ``whatsapp``: WhatsApp Business Calling: webhooks, Graph API, inbound and
+  outbound calls over the WebRTC transport.
+- ``simulated``: the built-in carrier and callee for tests and demos.
+- ``carriers``: the outbound ``Carrier`` interface; ``calls`` and ``agents``: the
+  stores a call needs before the control plane has a database.
 """

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from voice_core.end_reasons import CallEnd, EndReason
+
 
 class CarrierError(Exception):
     """The carrier refused or could not place the call; the message says why."""
+
+
+def carrier_reason(said: str) -> str:
+    """The end reason of a call whose outcome the carrier reported: ``carrier:<said>``.
+    A media stream that ends the call later replaces it (it knows why better)."""
+    return str(CallEnd(EndReason.CARRIER, said))
 
 
 class Carrier(Protocol):
@@ -27,6 +35,12 @@ class Carrier(Protocol):
         context: dict[str, Any] | None = None,
     ) -> str:
         """Dial ``to`` for the call record ``call_id``; returns the carrier's call id."""
+        ...
+
+    async def cancel(self, call_id: str) -> bool:
+        """Stop a call this carrier is placing (queued or ringing; our hang-up before the
+        media stream connected). True if it stopped one; never raises for a call it
+        does not know or can no longer stop. The caller records the cancelled status."""
         ...
 
     async def aclose(self) -> None: ...

@@ -1,6 +1,8 @@
-"""Carrier settings (VOXLINE_* environment variables, like ``voice_core.config.Settings``).
+"""Transport settings: outbound carrier, WebRTC and WhatsApp calling (VOXLINE_* variables).
 
-Kept here rather than in ``voice_core`` because the engine knows nothing of carriers.
+Kept here rather than in ``voice_core`` because the engine knows nothing of carriers, and
+apart from ``api.settings`` because a transport needs none of the server's own settings.
+``api.settings.ServerSettings`` composes this object with the engine's.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class CarrierSettings(BaseSettings):
+class TransportSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOXLINE_", env_file=".env", extra="ignore")
 
+    # Outbound phone calls.
     carrier: Literal["simulated", "twilio"] = Field(
         "simulated", description="who places outbound calls; simulated needs no account"
     )
@@ -23,3 +26,49 @@ class CarrierSettings(BaseSettings):
         "https://api.twilio.com", description="REST API base; a local server in tests"
     )
     twilio_from_number: str | None = Field(None, description="caller id for outbound calls")
+
+    # WebRTC (browser widget, test-call page, WhatsApp media).
+    ice_servers: list[str] = Field(
+        default_factory=list,
+        description="STUN/TURN URLs for WebRTC peers, as a JSON list of strings; empty by "
+        "default so a call never contacts a third-party server unless configured",
+    )
+    ice_username: str | None = Field(None, description="TURN username (for every TURN URL)")
+    ice_credential: str | None = Field(None, description="TURN credential")
+    webrtc_loopback_candidates: bool = Field(
+        False,
+        description="dev/test only: offer 127.0.0.1 as the only host ICE candidate "
+        "(aioice leaves loopback out), so calls work inside a loopback-only namespace",
+    )
+    webrtc_session_ttl_s: float = Field(
+        60.0, gt=0, le=3600, description="life of a single-use browser session token"
+    )
+    webrtc_gather_timeout_s: float = Field(
+        5.0, gt=0, description="wait for ICE gathering before answering (non-trickle)"
+    )
+    webrtc_connect_timeout_s: float = Field(
+        20.0, gt=0, description="a peer not connected this long after its answer is dropped"
+    )
+
+    # WhatsApp Business Calling (Cloud API). The post-call WhatsApp channel sends its
+    # messages with the same Graph API credentials.
+    whatsapp_app_secret: str | None = Field(
+        None, description="app secret: verifies X-Hub-Signature-256 on webhooks"
+    )
+    whatsapp_verify_token: str | None = Field(
+        None, description="answers the webhook verification challenge"
+    )
+    whatsapp_phone_number_id: str | None = Field(None, description="business phone number id")
+    whatsapp_access_token: str | None = Field(None, description="Graph API bearer token")
+    whatsapp_graph_base_url: str = Field("https://graph.facebook.com", description="Graph API")
+    whatsapp_graph_version: str = Field("v23.0", description="Graph API version path segment")
+    whatsapp_ring_timeout_s: float = Field(
+        45.0,
+        gt=0,
+        description="a business-initiated WhatsApp call not answered this long is "
+        "terminated and ends as no_answer",
+    )
+
+
+# The name gateway.twilio.carrier still imports; new code says TransportSettings.
+CarrierSettings = TransportSettings

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from voice_core.end_reasons import CallEnd
+
 
 @dataclass(frozen=True)
 class AgentAudio:
@@ -83,7 +85,14 @@ class ToolInvoked:
 
 @dataclass(frozen=True)
 class CallEnded:
-    reason: str  # caller_hangup, agent_ended, max_duration, silence_timeout, error:..., ...
+    # The text form of a ``CallEnd`` (caller_hangup, agent_ended, max_duration,
+    # silence_timeout, error:<stage>:<exception>, ...): what records store and the
+    # live feed shows. ``end`` is the same reason typed.
+    reason: str
+
+    @property
+    def end(self) -> CallEnd:
+        return CallEnd.parse(self.reason)
 
 
 SessionEvent = (

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.calls import CallStatus, CallStore
+from gateway.carriers import carrier_reason
 from gateway.simulated.callee import CalleeLine, CalleeReport, SimulatedCallee
 from voice_core.tts.base import TextToSpeech
 
 log = logging.getLogger(__name__)
+
 
 Outcome = Literal["answer", "busy", "no-answer", "failed"]
 
@@ -108,16 +110,18 @@ class SimulatedCarrier:
         try:
             if contact.outcome == "failed":
                 # An unreachable number fails before it ever rings.
-                await store.set_status(call_id, CallStatus.FAILED, reason="carrier:failed")
+                await store.set_status(call_id, CallStatus.FAILED, reason=carrier_reason("failed"))
                 return
             await store.set_status(call_id, CallStatus.RINGING)
             await asyncio.sleep(contact.ring_s)
             if contact.outcome == "busy":
-                await store.set_status(call_id, CallStatus.BUSY, reason="carrier:busy")
+                await store.set_status(call_id, CallStatus.BUSY, reason=carrier_reason("busy"))
                 return
             if contact.outcome == "no-answer":
                 await asyncio.sleep(self.no_answer_after_s)
-                await store.set_status(call_id, CallStatus.NO_ANSWER, reason="carrier:no-answer")
+                await store.set_status(
+                    call_id, CallStatus.NO_ANSWER, reason=carrier_reason("no-answer")
+                )
                 return
             if not self.media_url:
                 raise RuntimeError("SimulatedCarrier.media_url is not set (server not started?)")
@@ -131,26 +135,33 @@ class SimulatedCarrier:
                 **options,
             )
             call.report = await callee.run()
-            await store.set_status(call_id, CallStatus.COMPLETED, reason="carrier:completed")
+            await store.set_status(
+                call_id, CallStatus.COMPLETED, reason=carrier_reason("completed")
+            )
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await store.set_status(call_id, CallStatus.CANCELLED, reason="carrier:cancelled")
+                await store.set_status(
+                    call_id, CallStatus.CANCELLED, reason=carrier_reason("cancelled")
+                )
             raise
         except Exception as exc:
             call.error = f"{type(exc).__name__}: {exc}"
             log.warning("simulated call %s failed: %s", call_id, call.error)
-            await store.set_status(call_id, CallStatus.FAILED, reason=f"carrier:{call.error}")
+            await store.set_status(call_id, CallStatus.FAILED, reason=carrier_reason(call.error))
 
     def _forget_old(self) -> None:
         finished = [sid for sid, c in self.calls.items() if c.task is None or c.task.done()]
         for sid in finished[: max(0, len(finished) - self.keep_finished)]:
             del self.calls[sid]
 
-    async def cancel(self, call_id: str) -> None:
+    async def cancel(self, call_id: str) -> bool:
         """Stop ringing (or talking to) the callee of ``call_id``; it ends cancelled."""
+        stopped = False
         for call in self.calls.values():
             if call.call_id == call_id and call.task is not None and not call.task.done():
                 call.task.cancel()
+                stopped = True
+        return stopped
 
     async def aclose(self) -> None:
         for call in self.calls.values():

@@ -1,8 +1,10 @@
-"""Outbound calls through Twilio's REST API (Calls resource, create).
+"""Outbound calls through Twilio's REST API (Calls resource: create, update).
 
 POST {base}/2010-04-01/Accounts/{AccountSid}/Calls.json, form-encoded, HTTP
 Basic auth AccountSid:AuthToken. Twilio fetches our TwiML URL when the callee
-answers and posts progress to our status callback.
+answers and posts progress to our status callback. A call we give up before it
+connects is updated with ``Status=canceled`` (POST .../Calls/{CallSid}.json),
+which Twilio applies to queued and ringing calls only.
 """
 
 from __future__ import annotations
@@ -69,26 +71,10 @@ class TwilioCarrier:
             # Repeated field: Twilio takes one StatusCallbackEvent per value.
             *[("StatusCallbackEvent", event) for event in STATUS_CALLBACK_EVENTS],
         ]
-        url = f"{self._base}/2010-04-01/Accounts/{self._sid}/Calls.json"
-        try:
-            response = await self._client.post(
-                url,
-                content=urlencode(form),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                auth=(self._sid, self._token),
-            )
-        except httpx.HTTPError as exc:
-            raise CarrierError(f"Twilio unreachable: {type(exc).__name__}: {exc}") from exc
+        response = await self._post("Calls.json", form)
         body = _json(response)
         if response.status_code != 201:
-            # Twilio's error body: {"code", "message", "more_info", "status"}.
-            message = body.get("message") or response.text[:200]
-            code = body.get("code")
-            raise CarrierError(
-                f"Twilio refused the call ({response.status_code}"
-                + (f", code {code}" if code else "")
-                + f"): {message}"
-            )
+            raise CarrierError(f"Twilio refused the call {_refusal(response, body)}")
         sid = body.get("sid")
         if not isinstance(sid, str) or not sid:
             raise CarrierError("Twilio answered 201 without a call sid")
@@ -98,9 +84,45 @@ class TwilioCarrier:
         log.info("call %s: Twilio call %s to %s (%s)", call_id, sid, to, body.get("status"))
         return sid
 
+    async def cancel(self, call_id: str) -> bool:
+        record = await self._store.get(call_id)
+        sid = record.carrier_call_id if record is not None else None
+        if not sid:
+            return False  # never reached Twilio
+        try:
+            response = await self._post(f"Calls/{sid}.json", [("Status", "canceled")])
+        except CarrierError as exc:
+            log.warning("call %s: could not cancel Twilio call %s: %s", call_id, sid, exc)
+            return False
+        if response.status_code != 200:
+            why = _refusal(response, _json(response))
+            log.warning("call %s: Twilio did not cancel call %s %s", call_id, sid, why)
+            return False
+        log.info("call %s: Twilio call %s cancelled", call_id, sid)
+        return True
+
+    async def _post(self, resource: str, form: list[tuple[str, str]]) -> httpx.Response:
+        url = f"{self._base}/2010-04-01/Accounts/{self._sid}/{resource}"
+        try:
+            return await self._client.post(
+                url,
+                content=urlencode(form),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                auth=(self._sid, self._token),
+            )
+        except httpx.HTTPError as exc:
+            raise CarrierError(f"Twilio unreachable: {type(exc).__name__}: {exc}") from exc
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+def _refusal(response: httpx.Response, body: dict[str, Any]) -> str:
+    """``(status, code N): message`` from Twilio's error body {code, message, more_info}."""
+    message = body.get("message") or response.text[:200]
+    code = body.get("code")
+    return f"({response.status_code}" + (f", code {code}" if code else "") + f"): {message}"
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 
 from gateway.calls import TWILIO_STATUS, CallRecord, CallStatus, Direction, new_call_id
+from gateway.carriers import carrier_reason
 from gateway.twilio import twiml
 from gateway.twilio.phone_call import PhoneGateway
 
@@ -134,7 +135,8 @@ def build_router(gateway: PhoneGateway, public_url: str | None) -> APIRouter:
             raise _error(404, "CallSid", f"no call for CallSid {call_sid!r}")
         if record.carrier_call_id is None:
             await store.update(record.id, carrier_call_id=call_sid)
-        applied = await store.set_status(record.id, status, reason=f"carrier:{raw_status}")
+        reason = carrier_reason(raw_status)
+        applied = await store.set_status(record.id, status, reason=reason)
         current = await store.get(record.id)
         assert current is not None
         return {"call_id": record.id, "status": current.status.value, "applied": applied}

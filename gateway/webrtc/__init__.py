@@ -4,6 +4,5 @@
 - ``ice``: the ``RTCConfiguration`` from settings and the loopback-candidate switch.
 - ``tokens``: short-lived single-use session tokens for public pages.
 - ``media``: caller audio to 16 kHz frames, agent audio as a paced 48 kHz track.
-- ``live_events``: engine events as data-channel JSON.
-- ``call``: one call (peer connection + session + recording + record), and the gateway.
+- ``call``: one call (its peer connection as the bridge's media sink), and the gateway.
 """

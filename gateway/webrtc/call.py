@@ -5,8 +5,8 @@ runs as a task of its own: it waits for the peer to connect, starts the engine
 session, pumps audio both ways (and live events on the data channel, if the
 peer opened one), and when anything ends the call (the caller hangs up or
 goes away, the agent ends it, the peer connection fails, the server shuts
-down) it closes the peer and finalizes the call record: status, reason,
-transcript, per-turn metrics and a stereo recording — as the phone gateway does.
+down) the shared ``CallBridge`` closes the peer and finalizes the call record:
+status, reason, transcript, per-turn metrics and a stereo recording.
 
 Every error is caught per call: one broken peer never reaches another call.
 """
@@ -20,47 +20,39 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import numpy as np
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from gateway.calls import CallRecord, CallStatus, CallStore, session_fields
+from gateway.bridge import CallBridge, TransportGateway
+from gateway.calls import CallRecord
 from gateway.conversation import LiveEvents
-from gateway.recording import RECORDING_RATE, StereoRecorder
+from gateway.recording import RECORDING_RATE
 from gateway.webrtc.ice import rtc_configuration
 from gateway.webrtc.media import PTIME_S, AgentAudioTrack, CallerAudio
 from gateway.webrtc.sdp import SdpError, check_offer, drop_mdns_candidates
 from voice_core.audio import FrameError
 from voice_core.audio.resample import StreamResampler
 from voice_core.config import AgentConfig
-from voice_core.engine import VoiceEngine
-from voice_core.events import (
-    AgentAudio,
-    AgentUtteranceEnd,
-    CallEnded,
-    ClearAudio,
-    SessionEvent,
-    TurnMetrics,
-)
-from voice_core.session import CallSession
+from voice_core.end_reasons import CallEnd, EndReason
+from voice_core.events import CallEnded, SessionEvent
 
 log = logging.getLogger(__name__)
 
 RecordFactory = Callable[[], Awaitable[CallRecord]]
 EndHook = Callable[["WebRtcCall"], Awaitable[None]]
-# Sees every engine event of every call, (call_id, event): live monitoring. Must not
-# block (it queues and returns).
-EventObserver = Callable[[str, SessionEvent], None]
+# The browser's jitter buffer still holds a little audio once our track's queue is empty.
+_JITTER_S = 0.1
 
 
 class NotAccepting(RuntimeError):
     """This process is draining or runs without the media role: call another one."""
 
 
-@dataclass
-class WebRtcGateway:
+@dataclass(kw_only=True)
+class WebRtcGateway(TransportGateway):
     """What every WebRTC call shares.
 
     Limits, and why:
@@ -69,22 +61,21 @@ class WebRtcGateway:
       gathering takes milliseconds, a dead STUN/TURN server must not hold the request.
     - ``connect_timeout_s``: a browser that got its answer but never connects (a
       firewall, a closed tab) must not hold a call record open.
-    - ``drain_timeout_s``: when the agent hangs up, its last words are still
-      queued on the track; wait this long so the goodbye is heard.
+    - ``drain_timeout_s`` (shared): the agent's last words are still queued on
+      the track; this long at most for them to play.
+    - ``hangup_wait_s`` (shared): longer than a phone call's, since closing the
+      peer connection alone may take up to 5 s.
     """
 
-    engine: VoiceEngine
-    store: CallStore
-    recordings_dir: Path
+    transport: ClassVar[str] = "webrtc"
+    error_tag: ClassVar[str] = "webrtc"
+
     ice_servers: Sequence[str] = ()
     ice_username: str | None = None
     ice_credential: str | None = None
     gather_timeout_s: float = 5.0
     connect_timeout_s: float = 20.0
-    drain_timeout_s: float = 3.0
-    active: dict[str, WebRtcCall] = field(default_factory=dict)
-    observers: list[EventObserver] = field(default_factory=list)
-    accepting: bool = True  # False while draining or without the media role
+    hangup_wait_s: float = 10.0
     # Calls being set up (before their record exists) also hold a peer connection.
     _pending: set[WebRtcCall] = field(default_factory=set)
 
@@ -114,8 +105,7 @@ class WebRtcGateway:
             await call.close_peer()
             raise
         self._pending.discard(call)
-        call.call_id = call.record.id
-        self.active[call.call_id] = call
+        call.bridge.register(call.record.id)
         if on_answered is not None:
             await on_answered(call)
         call.start()
@@ -151,28 +141,17 @@ class WebRtcGateway:
             await self.drop_pending(call)
             raise
         self._pending.discard(call)
-        call.call_id = call_id
         call.answered_at = time.monotonic()
-        self.active[call_id] = call
+        call.bridge.register(call_id)
         call.start()
 
     async def drop_pending(self, call: WebRtcCall) -> None:
         self._pending.discard(call)
         await call.close_peer()
 
-    async def hangup(self, call_id: str, reason: str) -> bool:
-        call = self.active.get(call_id)
-        if call is None:
-            return False
-        await call.hangup(reason)
-        return True
-
-    async def close_all(self, reason: str = "server_shutdown") -> None:
+    async def close_all(self, reason: CallEnd | EndReason | str = "server_shutdown") -> None:
         """Server shutdown: end every call (records finalized) and close every peer."""
-        calls = list(self.active.values())
-        for call in calls:
-            call.end(reason, CallStatus.COMPLETED)
-        await asyncio.gather(*(c.wait_finished(10.0) for c in calls), return_exceptions=True)
+        await self.hangup_all(reason)
         for call in list(self._pending):
             await call.close_peer()
 
@@ -189,30 +168,34 @@ class WebRtcCall:
         self.agent = agent
         self.context = context
         self.on_end = on_end
-        self.call_id = ""
         self.carrier_call_id: str | None = None  # e.g. the WhatsApp call id
         self.record: CallRecord | None = None
+        self.bridge = CallBridge(
+            gateway,
+            self,
+            log=log,
+            on_event=self._on_engine_event,
+            on_end=self._end_hook if on_end is not None else None,
+        )
         self.pc = RTCPeerConnection(
             rtc_configuration(gateway.ice_servers, gateway.ice_username, gateway.ice_credential)
         )
         self.agent_track = AgentAudioTrack()
-        self.session: CallSession | None = None
-        self.recorder = StereoRecorder()
         self.channel: RTCDataChannel | None = None
         self.live = LiveEvents()
-        self.end_reason: str | None = None
-        self.end_status: CallStatus | None = None
         self.answered_at = time.monotonic()
         self.connected_at: float | None = None
         self._caller_audio = CallerAudio()
         self._rec_up = StreamResampler(16000, RECORDING_RATE)
         self._rec_down = StreamResampler(16000, RECORDING_RATE)
         self._connected = asyncio.Event()
-        self._ended = asyncio.Event()
-        self._finished = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._wire_peer()
+
+    @property
+    def call_id(self) -> str | None:
+        return self.bridge.call_id
 
     # ---------------------------------------------------------------- signalling
 
@@ -226,9 +209,9 @@ class WebRtcCall:
                 self.connected_at = time.monotonic()
                 self._connected.set()
             elif state == "failed":
-                self.end("peer_connection_failed", CallStatus.FAILED)
+                self.bridge.end_with(EndReason.PEER_FAILED)
             elif state == "closed":
-                self.end("peer_connection_closed", CallStatus.COMPLETED)
+                self.bridge.end_with(EndReason.PEER_CLOSED)
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
@@ -241,11 +224,11 @@ class WebRtcCall:
 
             @channel.on("open")
             def _open() -> None:
-                self._send_live(self.live.started(self.call_id))
+                self._send_live(self.live.started(self.call_id or ""))
 
             # aiortc announces a remote channel once it is already open ("open" never fires).
             if channel.readyState == "open":
-                self._send_live(self.live.started(self.call_id))
+                self._send_live(self.live.started(self.call_id or ""))
 
             @channel.on("message")
             def _message(message: object) -> None:
@@ -264,15 +247,7 @@ class WebRtcCall:
         # The offer's audio transceiver carries the agent's voice back.
         audio[0].sender.replaceTrack(self.agent_track)
         audio[0].direction = "sendrecv"
-        answer = await self.pc.createAnswer()
-        try:
-            # aiortc gathers candidates inside setLocalDescription.
-            await asyncio.wait_for(self.pc.setLocalDescription(answer), self.gw.gather_timeout_s)
-        except TimeoutError:
-            raise SdpError(
-                f"ICE gathering did not finish within {self.gw.gather_timeout_s:g} s"
-            ) from None
-        return self.pc.localDescription.sdp
+        return await self._gathered(await self.pc.createAnswer())
 
     async def make_offer(self) -> str:
         """Our offer for an outbound call: one sendrecv audio section, Opus only (what
@@ -284,13 +259,15 @@ class WebRtcCall:
             if codec.mimeType.lower() == "audio/opus"
         ]
         transceiver.setCodecPreferences(opus)
-        offer = await self.pc.createOffer()
+        return await self._gathered(await self.pc.createOffer())
+
+    async def _gathered(self, description: RTCSessionDescription) -> str:
+        """Our SDP with its candidates: aiortc gathers them inside setLocalDescription."""
+        timeout = self.gw.gather_timeout_s
         try:
-            await asyncio.wait_for(self.pc.setLocalDescription(offer), self.gw.gather_timeout_s)
+            await asyncio.wait_for(self.pc.setLocalDescription(description), timeout)
         except TimeoutError:
-            raise SdpError(
-                f"ICE gathering did not finish within {self.gw.gather_timeout_s:g} s"
-            ) from None
+            raise SdpError(f"ICE gathering did not finish within {timeout:g} s") from None
         return self.pc.localDescription.sdp
 
     async def accept_answer(self, answer_sdp: str) -> None:
@@ -308,62 +285,45 @@ class WebRtcCall:
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name=f"{self.call_id}:webrtc")
+        self._runner = asyncio.create_task(
+            self.bridge.run(self._serve), name=f"{self.call_id}:webrtc"
+        )
 
-    def end(self, reason: str, status: CallStatus) -> None:
-        if self.end_reason is None:
-            self.end_reason = reason
-            self.end_status = status
-        self._ended.set()
+    def end(self, reason: CallEnd | EndReason | str) -> None:
+        """End the call now; the first reason wins (see ``CallBridge.end_with``)."""
+        self.bridge.end_with(reason)
 
-    async def hangup(self, reason: str) -> None:
-        self.end(reason, CallStatus.COMPLETED)
-        await self.wait_finished(10.0)
+    async def hangup(self, reason: CallEnd | EndReason | str) -> None:
+        await self.bridge.hangup(reason)
 
     async def wait_finished(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._finished.wait(), timeout)
-
-    async def _run(self) -> None:
-        try:
-            await self._serve()
-        except Exception as exc:  # a bug in one call must not reach the server
-            log.exception("call %s: WebRTC call failed", self.call_id)
-            self.end(f"error:webrtc:{type(exc).__name__}", CallStatus.FAILED)
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._finish())
+        await self.bridge.wait_finished(timeout)
 
     async def _serve(self) -> None:
+        bridge = self.bridge
         connected = asyncio.ensure_future(self._connected.wait())
-        ended = asyncio.ensure_future(self._ended.wait())
+        over = asyncio.ensure_future(bridge.over.wait())
         await asyncio.wait(
-            {connected, ended},
+            {connected, over},
             timeout=self.gw.connect_timeout_s,
             return_when=asyncio.FIRST_COMPLETED,
         )
-        for f in (connected, ended):
+        for f in (connected, over):
             f.cancel()
-        if self.end_reason is not None:
+        if bridge.ended:
             return
         if not self._connected.is_set():
-            self.end(
-                f"timeout: peer did not connect within {self.gw.connect_timeout_s:g} s",
-                CallStatus.FAILED,
-            )
+            timeout = self.gw.connect_timeout_s
+            bridge.end_with(EndReason.TIMEOUT, f"peer did not connect within {timeout:g} s")
             return
-        self.session = self.gw.engine.new_session(
-            self.agent, call_id=self.call_id, context=self.context
-        )
-        await self.gw.store.set_status(self.call_id, CallStatus.IN_PROGRESS)
-        await self.session.start()
-        self._spawn(self._event_loop(self.session), "agent-audio")
+        await bridge.start_session(self.agent, self.context)
+        self._spawn(bridge.pump(self), "agent-audio")
         log.info(
             "call %s: WebRTC connected in %.0f ms",
             self.call_id,
             ((self.connected_at or 0) - self.answered_at) * 1000,
         )
-        await self._ended.wait()
+        await bridge.over.wait()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(self._guard(coro, name), name=f"{self.call_id}:{name}")
@@ -377,59 +337,32 @@ class WebRtcCall:
             raise
         except Exception as exc:
             log.exception("call %s: %s failed", self.call_id, name)
-            self.end(f"error:webrtc:{name}:{type(exc).__name__}", CallStatus.FAILED)
+            tag = self.gw.error_tag
+            self.bridge.end_with(EndReason.ERROR, f"{tag}:{name}:{type(exc).__name__}")
 
-    # ---------------------------------------------------------------- pumps
+    async def _end_hook(self) -> None:
+        assert self.on_end is not None
+        await self.on_end(self)
+
+    # ---------------------------------------------------------------- caller side
 
     async def _caller_loop(self, track: MediaStreamTrack) -> None:
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
-                self.end("caller_hangup", CallStatus.COMPLETED)
+                self.bridge.end_with(EndReason.CALLER_HANGUP)
                 return
-            session = self.session
+            session = self.bridge.session
             if session is None:
                 continue  # media before the session starts (a few ms): nothing to hear yet
             for pcm in self._caller_audio.push(frame):  # type: ignore[arg-type]
                 try:
                     session.push_audio(pcm)
                 except FrameError as exc:
-                    self.end(f"protocol_error: {exc}", CallStatus.FAILED)
+                    self.bridge.end_with(EndReason.PROTOCOL_ERROR, str(exc))
                     return
-                self.recorder.add_caller(self._rec_up.push(pcm))
-
-    async def _event_loop(self, session: CallSession) -> None:
-        async for event in session.events():
-            for observer in self.gw.observers:
-                try:
-                    observer(self.call_id, event)
-                except Exception:  # a monitoring bug must not end the call
-                    log.exception("call %s: event observer failed", self.call_id)
-            self._send_live(self.live.encode(event))
-            await self._on_session_event(event)
-            if isinstance(event, CallEnded):
-                return
-
-    async def _on_session_event(self, event: SessionEvent) -> None:
-        if isinstance(event, AgentAudio):
-            self.agent_track.push(event.pcm)
-            self.recorder.add_agent(self._rec_down.push(event.pcm))
-        elif isinstance(event, ClearAudio):
-            self.agent_track.clear()
-            self._rec_down = StreamResampler(16000, RECORDING_RATE)
-            self.recorder.clear_agent()
-        elif isinstance(event, AgentUtteranceEnd) and not event.interrupted:
-            self.agent_track.end_utterance()
-        elif isinstance(event, TurnMetrics):
-            log.info("call %s: turn %d stages %s", self.call_id, event.turn, event.stages_ms)
-        elif isinstance(event, CallEnded):
-            status = CallStatus.FAILED if event.reason.startswith("error") else CallStatus.COMPLETED
-            if self.end_reason is None:
-                # The agent ended the call: let its last words play out first.
-                queued_s = self.agent_track.queued_frames * PTIME_S
-                await asyncio.sleep(min(queued_s + 0.1, self.gw.drain_timeout_s))
-            self.end(event.reason, status)
+                self.bridge.recorder.add_caller(self._rec_up.push(pcm))
 
     def _on_channel_message(self, message: object) -> None:
         try:
@@ -440,15 +373,21 @@ class WebRtcCall:
             self._send_live([{"type": "error", "detail": "messages must be JSON objects"}])
             return
         kind = data.get("type")
+        session = self.bridge.session
         if kind == "hangup":
-            self.end("caller_hangup", CallStatus.COMPLETED)
-        elif kind == "dtmf" and self.session is not None:
+            self.bridge.end_with(EndReason.CALLER_HANGUP)
+        elif kind == "dtmf" and session is not None:
             try:
-                self.session.push_dtmf(str(data.get("digit", "")))
+                session.push_dtmf(str(data.get("digit", "")))
             except ValueError as exc:
                 self._send_live([{"type": "error", "detail": str(exc)}])
         else:
             self._send_live([{"type": "error", "detail": f"unknown message type {kind!r}"}])
+
+    # ---------------------------------------------------------------- data channel
+
+    def _on_engine_event(self, event: SessionEvent) -> None:
+        self._send_live(self.live.encode(event))
 
     def _send_live(self, messages: list[dict[str, Any]]) -> None:
         channel = self.channel
@@ -458,50 +397,42 @@ class WebRtcCall:
             with contextlib.suppress(Exception):  # a closing channel must not end the call
                 channel.send(json.dumps(message))
 
-    # ---------------------------------------------------------------- the end
+    # ---------------------------------------------------------------- MediaSink
+
+    async def play(self, pcm: np.ndarray) -> None:
+        self.agent_track.push(pcm)
+        self.bridge.recorder.add_agent(self._rec_down.push(pcm))
+
+    async def clear(self) -> None:
+        self.agent_track.clear()
+        self._rec_down = StreamResampler(16000, RECORDING_RATE)
+        self.bridge.recorder.clear_agent()
+
+    async def end_utterance(self, utterance_id: int) -> None:
+        self.agent_track.end_utterance()
+
+    @property
+    def queued_s(self) -> float:
+        return self.agent_track.queued_frames * PTIME_S
+
+    async def wait_for_playout(self) -> None:
+        await asyncio.sleep(self.queued_s + _JITTER_S)
+
+    # ---------------------------------------------------------------- CallTransport
+
+    async def stop_media(self, end: CallEnd) -> None:
+        # Say goodbye on the data channel before the peer goes away.
+        self._send_live(self.live.encode(CallEnded(str(end))))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.close_peer()
+
+    async def close(self, end: CallEnd) -> None:
+        """Nothing left to do: ``stop_media`` closed the peer."""
 
     async def close_peer(self) -> None:
         with contextlib.suppress(Exception):
             self.agent_track.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pc.close(), 5.0)
-
-    async def _finish(self) -> None:
-        reason = self.end_reason or "ended"
-        status = self.end_status or CallStatus.COMPLETED
-        if self.session is not None:
-            await self.session.hangup(reason)
-        # Say goodbye on the data channel before the peer goes away.
-        self._send_live([*self.live._to("ended"), {"type": "call_ended", "reason": reason}])
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.close_peer()
-        self.gw.active.pop(self.call_id, None)
-        try:
-            await self._finalize_record(reason, status)
-        finally:
-            if self.on_end is not None:
-                try:
-                    await self.on_end(self)
-                except Exception:
-                    log.exception("call %s: end hook failed", self.call_id)
-            self._finished.set()
-        level = logging.WARNING if status == CallStatus.FAILED else logging.INFO
-        log.log(level, "call %s ended (%s): %s", self.call_id, status, reason)
-
-    async def _finalize_record(self, reason: str, status: CallStatus) -> None:
-        store = self.gw.store
-        fields: dict[str, Any] = {"end_reason": reason}
-        if self.session is not None:
-            fields.update(session_fields(self.session))
-            path = self.gw.recordings_dir / f"{self.call_id}.wav"
-            await asyncio.to_thread(self.recorder.save, path)
-            fields["recording_path"] = str(path)
-        record = await store.get(self.call_id)
-        if record is None:
-            return
-        if record.end_reason:
-            fields.pop("end_reason")
-        await store.update(self.call_id, **fields)
-        await store.set_status(self.call_id, status, reason=reason)

@@ -14,47 +14,53 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gateway.agents import AgentDirectory
-from gateway.calls import CallRecord, CallStatus, CallStore, Direction, new_call_id
-from gateway.webrtc.call import WebRtcCall, WebRtcGateway
+from gateway.calls import CallRecord, Direction, new_call_id
 from gateway.webrtc.sdp import SdpError
-from gateway.whatsapp.graph import GraphClient, GraphError
+from gateway.whatsapp.carrier import WhatsAppCarrier
+from gateway.whatsapp.graph import GraphError
+from gateway.whatsapp.line import CARRIER, WhatsAppLine
 from gateway.whatsapp.webhook import CallConnect, CallEvent, CallStatusUpdate, CallTerminate
-
-if TYPE_CHECKING:
-    from gateway.whatsapp.carrier import WhatsAppCarrier
+from voice_core.end_reasons import CallEnd, EndReason
 
 log = logging.getLogger(__name__)
 
-CARRIER = "whatsapp"
+__all__ = ["CARRIER", "WhatsAppCalls"]
 
 
-@dataclass
 class WhatsAppCalls:
-    webrtc: WebRtcGateway
-    store: CallStore
-    agents: AgentDirectory
-    graph: GraphClient | None
-    # Business-initiated calls (gateway.whatsapp.carrier.WhatsAppCarrier): it gets the
-    # answers, statuses and early terminates of the calls it placed.
-    outbound: WhatsAppCarrier | None = None
-    # WhatsApp call id -> our call id, for terminate webhooks and dedup.
-    calls: dict[str, str] = field(default_factory=dict)
-    _terminated: set[str] = field(default_factory=set)
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    """The webhook side: answers inbound calls, hands the events of calls we placed to
+    ``outbound`` (the carrier that placed them)."""
+
+    def __init__(
+        self,
+        line: WhatsAppLine | None = None,
+        outbound: WhatsAppCarrier | None = None,
+        **legacy: Any,
+    ) -> None:
+        if line is None:
+            # Compat: api/realtime/setup.py still builds this with the line's own fields
+            # (webrtc, store, agents, graph) and sets ``outbound`` afterwards; drop once
+            # it calls gateway.whatsapp.wiring.build_whatsapp.
+            line = WhatsAppLine(**legacy)
+        self.line = line
+        self.outbound = outbound
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def calls(self) -> dict[str, str]:
+        """WhatsApp call id -> our call id, for the calls on the line."""
+        return self.line.calls
 
     def handle(self, events: list[CallEvent]) -> None:
         """Act on parsed webhook events without holding up the webhook's answer
         (WhatsApp retries slow webhooks; answering takes an ICE gathering)."""
         for event in events:
             if isinstance(event, CallConnect) and event.sdp_type == "offer":
-                if event.call_id in self.calls:
+                if not self.line.claim(event.call_id):
                     log.info("whatsapp call %s: duplicate connect ignored", event.call_id)
                     continue
-                self.calls[event.call_id] = ""  # claimed, answer in progress
                 self._spawn(self._answer(event))
             elif isinstance(event, CallTerminate):
                 if self.outbound is not None and self.outbound.owns(event.call_id):
@@ -90,18 +96,19 @@ class WhatsAppCalls:
             log.exception("whatsapp call %s: answering failed", event.call_id)
 
     async def _answer_inner(self, event: CallConnect) -> None:
-        agent_id = await self.agents.for_number(event.to_number) or self.agents.default_agent_id
-        agent = await self.agents.get(agent_id) if agent_id else None
-        if agent is None or self.graph is None:
+        agents, graph = self.line.agents, self.line.graph
+        agent_id = await agents.for_number(event.to_number) or agents.default_agent_id
+        agent = await agents.get(agent_id) if agent_id else None
+        if agent is None or graph is None:
             why = "no agent answers this number" if agent is None else "no Graph API configured"
             log.warning("whatsapp call %s: rejected: %s", event.call_id, why)
-            if self.graph is not None:
-                await self._quietly(self.graph.reject(event.call_id))
+            if graph is not None:
+                await self.line.quietly(graph.reject(event.call_id))
             return
         call_id = new_call_id()
 
         async def make_record() -> CallRecord:
-            return await self.store.create(
+            return await self.line.store.create(
                 CallRecord(
                     id=call_id,
                     agent_id=agent_id,
@@ -114,45 +121,27 @@ class WhatsAppCalls:
             )
 
         try:
-            call, answer = await self.webrtc.answer(
-                event.sdp, agent=agent, make_record=make_record, on_end=self._on_end
+            call, answer = await self.line.webrtc.answer(
+                event.sdp, agent=agent, make_record=make_record, on_end=self.line.on_end
             )
         except SdpError as exc:
             log.warning("whatsapp call %s: unusable offer: %s", event.call_id, exc)
-            await self._quietly(self.graph.reject(event.call_id))
+            await self.line.quietly(graph.reject(event.call_id))
             return
         call.carrier_call_id = event.call_id
-        self.calls[event.call_id] = call.call_id
+        self.line.connect(event.call_id, call_id)
         try:
             # pre_accept first: WhatsApp connects media before the call is "answered",
             # so the first words of the greeting are not clipped.
-            await self.graph.pre_accept(event.call_id, answer)
-            await self.graph.accept(event.call_id, answer)
+            await graph.pre_accept(event.call_id, answer)
+            await graph.accept(event.call_id, answer)
         except GraphError as exc:
-            call.end(f"whatsapp:{exc}", CallStatus.FAILED)
+            call.end(CallEnd(EndReason.CARRIER_FAILED, f"{CARRIER}:{exc}"))
 
     async def _terminated_by_whatsapp(self, event: CallTerminate) -> None:
-        self._terminated.add(event.call_id)
-        call_id = self.calls.get(event.call_id)
-        call = self.webrtc.active.get(call_id or "")
+        call = self.line.webrtc.active.get(self.line.terminated(event.call_id) or "")
         if call is not None:
-            call.end("caller_hangup (whatsapp terminate)", CallStatus.COMPLETED)
-
-    async def _on_end(self, call: WebRtcCall) -> None:
-        wacid = call.carrier_call_id
-        if not wacid or self.graph is None:
-            return
-        self.calls.pop(wacid, None)
-        if wacid in self._terminated:
-            self._terminated.discard(wacid)
-            return  # WhatsApp ended it; nothing to tell
-        await self._quietly(self.graph.terminate(wacid))
-
-    async def _quietly(self, action: Any) -> None:
-        try:
-            await action
-        except GraphError as exc:
-            log.warning("whatsapp: %s", exc)
+            call.end_with(CallEnd(EndReason.CALLER_HANGUP, "whatsapp terminate"))
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

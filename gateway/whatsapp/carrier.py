@@ -12,8 +12,8 @@ pending under WhatsApp's call id. Then webhooks drive it:
   kept for calls that could not be placed at all (Graph API refusal, bad SDP).
 - ``calls[]`` ``connect`` with ``session.sdp_type: "answer"``: the answer is applied
   (setRemoteDescription) and the call runs like any WebRTC call; from then on
-  it is one of ``WhatsAppCalls``' calls, so our hang-up POSTs ``terminate`` and a
-  ``terminate`` webhook ends it without an echo.
+  it is one of the line's connected calls, so our hang-up POSTs ``terminate`` and
+  a ``terminate`` webhook ends it without an echo.
 - ``terminate`` before any answer: WhatsApp gave up ringing -> no_answer (failed
   if WhatsApp says FAILED).
 
@@ -27,16 +27,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from gateway.agents import AgentDirectory
 from gateway.calls import CallStatus, CallStore
 from gateway.carriers import CarrierError
 from gateway.webrtc.call import WebRtcCall, WebRtcGateway
 from gateway.webrtc.sdp import SdpError
-from gateway.whatsapp.calls import CARRIER, WhatsAppCalls
 from gateway.whatsapp.graph import GraphError
+from gateway.whatsapp.line import CARRIER, WhatsAppLine
 from gateway.whatsapp.webhook import CallConnect, CallStatusUpdate, CallTerminate
 
 log = logging.getLogger(__name__)
@@ -50,29 +50,36 @@ class _Ringing:
     timer: asyncio.Task[None] | None = None
 
 
-@dataclass
-class WhatsAppCarrier:
-    """Places business-initiated WhatsApp calls; ``WhatsAppCalls`` hands it the
-    webhooks that concern them (``owns`` / ``on_*``)."""
+class _OnALine(Protocol):
+    line: WhatsAppLine
 
-    calls: WhatsAppCalls
-    ring_timeout_s: float = 45.0
-    name: str = CARRIER
-    # WhatsApp call id -> a call we placed that has not been answered yet.
-    ringing: dict[str, _Ringing] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+class WhatsAppCarrier:
+    """Places business-initiated WhatsApp calls; the webhook side (``WhatsAppCalls``)
+    hands it the webhooks that concern them (``owns`` / ``on_*``)."""
+
+    name = CARRIER
+
+    def __init__(self, line: WhatsAppLine | _OnALine, ring_timeout_s: float = 45.0) -> None:
+        # Compat: api/realtime/setup.py still passes its WhatsAppCalls; only its line is
+        # kept, so nothing here points back at the webhook side.
+        self.line = line if isinstance(line, WhatsAppLine) else line.line
+        self.ring_timeout_s = ring_timeout_s
+        # WhatsApp call id -> a call we placed that has not been answered yet.
+        self.ringing: dict[str, _Ringing] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def webrtc(self) -> WebRtcGateway:
-        return self.calls.webrtc
+        return self.line.webrtc
 
     @property
     def store(self) -> CallStore:
-        return self.calls.store
+        return self.line.store
 
     @property
     def agents(self) -> AgentDirectory:
-        return self.calls.agents
+        return self.line.agents
 
     # ------------------------------------------------------------ Carrier
 
@@ -85,7 +92,7 @@ class WhatsAppCarrier:
         call_id: str,
         context: dict[str, Any] | None = None,
     ) -> str:
-        graph = self.calls.graph
+        graph = self.line.graph
         if graph is None:
             raise CarrierError(
                 "WhatsApp calling is not configured: set VOXLINE_WHATSAPP_PHONE_NUMBER_ID "
@@ -96,7 +103,7 @@ class WhatsAppCarrier:
             raise CarrierError(f"agent {agent_id!r} not found")
         try:
             call, offer = await self.webrtc.offer(
-                agent=agent, context=context, on_end=self.calls._on_end
+                agent=agent, context=context, on_end=self.line.on_end
             )
         except SdpError as exc:
             raise CarrierError(f"could not make an SDP offer: {exc}") from exc
@@ -159,13 +166,13 @@ class WhatsAppCarrier:
                 entry.call_id, CallStatus.FAILED, f"whatsapp:bad answer: {exc}"
             )
             return
-        # Now an ordinary WhatsApp call: hang-ups and terminate webhooks go through
-        # WhatsAppCalls (its on_end POSTs terminate unless WhatsApp ended the call).
-        self.calls.calls[entry.wacid] = entry.call_id
+        # Now an ordinary WhatsApp call: hang-ups and terminate webhooks go through the
+        # line (its on_end POSTs terminate unless WhatsApp ended the call).
+        self.line.connect(entry.wacid, entry.call_id)
 
     async def on_status(self, event: CallStatusUpdate) -> None:
         entry = self.ringing.get(event.call_id)
-        call_id = entry.call_id if entry else self.calls.calls.get(event.call_id)
+        call_id = entry.call_id if entry else self.line.calls.get(event.call_id)
         if not call_id:
             log.warning(
                 "whatsapp call %s: status %s for a call we did not place; ignored",
@@ -227,7 +234,7 @@ class WhatsAppCarrier:
         entry.timer = None
 
     async def _terminate(self, wacid: str) -> None:
-        graph = self.calls.graph
+        graph = self.line.graph
         if graph is None:
             return
         try:

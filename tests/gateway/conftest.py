@@ -11,8 +11,9 @@ import pytest_asyncio
 
 from api.app import Voxline, create_app
 from api.server import BackgroundServer
+from api.settings import ServerSettings
 from gateway.agents import DEMO_NUMBER, InMemoryAgentDirectory
-from voice_core.config import AgentConfig, EndCallConfig, LLMConfig, Settings
+from voice_core.config import AgentConfig, EndCallConfig, EngineSettings, LLMConfig
 from voice_core.engine import VoiceEngine
 
 QUICK_AGENT_ID = "quick"
@@ -52,7 +53,7 @@ class LiveServer:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def engine() -> VoiceEngine:
-    engine = VoiceEngine(Settings())
+    engine = VoiceEngine(EngineSettings())
     await engine.start()
     return engine
 
@@ -67,7 +68,7 @@ async def live(
     agents.add(TALKER_AGENT_ID, _agent(TALKER_WELCOME))
     assert await agents.for_number(DEMO_NUMBER) is not None
     app = create_app(
-        Settings(data_dir=str(data_dir), public_url="https://voice.example.test"),
+        ServerSettings(data_dir=str(data_dir), public_url="https://voice.example.test"),
         engine,
         agents=agents,
     )

@@ -60,6 +60,18 @@ def fake_twilio(received: list[dict[str, list[str]]]) -> FastAPI:
             201,
         )
 
+    @app.post("/2010-04-01/Accounts/{account}/Calls/{sid}.json")
+    async def update_call(account: str, sid: str, request: Request) -> JSONResponse:
+        auth = request.headers.get("authorization", "")
+        expected = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
+        if auth != expected or account != ACCOUNT:
+            return error(401, 20003, "Authenticate")
+        form = parse_qs((await request.body()).decode())
+        received.append({"sid": [sid], **form})
+        if sid != "CA" + "f0" * 16:
+            return error(404, 20404, f"The requested resource {sid} was not found")
+        return JSONResponse({"sid": sid, "status": form["Status"][0]}, 200)
+
     return app
 
 
@@ -111,6 +123,23 @@ async def test_places_a_call_with_the_documented_form_and_auth(twilio_api) -> No
     record = await store.get("call_tw_1")
     assert record is not None
     assert record.carrier_call_id == sid and record.status == CallStatus.QUEUED
+
+
+async def test_cancel_updates_the_placed_call_to_canceled(twilio_api) -> None:
+    base, received = twilio_api
+    carrier, store = await carrier_and_store(base)
+    try:
+        assert not await carrier.cancel("call_tw_1")  # never placed: nothing to cancel
+        sid = await carrier.place_call(
+            to="+15551230000", from_="+15550001111", agent_id="quick", call_id="call_tw_1"
+        )
+        assert await carrier.cancel("call_tw_1")
+        assert received[-1] == {"sid": [sid], "Status": ["canceled"]}
+        # Twilio no longer knows the call (or refuses): logged, not raised.
+        await store.update("call_tw_1", carrier_call_id="CAgone")
+        assert not await carrier.cancel("call_tw_1")
+    finally:
+        await carrier.aclose()
 
 
 async def test_wrong_credentials_give_a_clear_error(twilio_api) -> None:

@@ -1,0 +1,203 @@
+"""One call's lifecycle between a transport and its engine session, whatever the transport.
+
+The transport pumps the caller's side (audio, DTMF, hang-ups) and implements a
+``MediaSink`` and a ``CallTransport``; the bridge does the rest:
+
+- the end: the first reason wins (``end_with``); later ones, from whichever
+  side notices the call is over next, are ignored;
+- the engine-event ladder (``pump``): observers, then the sink; when the engine
+  ends the call, its reason is kept at once, and the sink gets a bounded time
+  to play what it has queued (the goodbye) before the call is torn down;
+- the finish (``run``): the engine session hung up, the media stopped, the call
+  record final (end reason, status, transcript, metrics, stereo recording),
+  then the connection closed, so whoever sees the close also sees the record.
+  A finish that fails is logged, never silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.bridge.end_status import end_status
+from gateway.bridge.gateway import TransportGateway
+from gateway.bridge.sink import CallTransport, MediaSink
+from gateway.calls import CallRecord, CallStatus, Direction, new_call_id, session_fields
+from gateway.recording import StereoRecorder
+from voice_core.config import AgentConfig
+from voice_core.end_reasons import CallEnd, EndReason, as_end
+from voice_core.events import (
+    AgentAudio,
+    AgentUtteranceEnd,
+    CallEnded,
+    ClearAudio,
+    SessionEvent,
+    TurnMetrics,
+)
+from voice_core.session import CallSession
+
+# A reason already on the record that the call's own replaces: the media stream knows
+# why the call ended better than a carrier's "completed". Any other one is kept.
+_OVERRIDABLE = EndReason.CARRIER
+
+
+class CallBridge:
+    def __init__(
+        self,
+        gateway: TransportGateway,
+        io: CallTransport,
+        *,
+        log: logging.Logger,
+        on_event: Callable[[SessionEvent], None] | None = None,
+        on_end: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``log`` is the transport's logger; ``on_event`` sees each engine event
+        before the sink does; ``on_end`` runs once the record is final."""
+        self.gw = gateway
+        self.transport = gateway.transport  # its name, for the registry
+        self._io = io
+        self.log = log
+        self.on_event = on_event
+        self.on_end = on_end
+        self.call_id: str | None = None
+        self.session: CallSession | None = None
+        self.recorder = StereoRecorder()
+        self.end: CallEnd | None = None
+        self.over = asyncio.Event()  # set when the call should be torn down
+        self._finished = asyncio.Event()  # set once the record is final and all closed
+
+    # ---------------------------------------------------------------- the end
+
+    @property
+    def ended(self) -> bool:
+        return self.end is not None
+
+    def end_with(self, reason: CallEnd | EndReason | str, detail: str = "") -> None:
+        """End the call: keep ``reason`` unless one is already kept, and tear down."""
+        end = CallEnd(reason, detail) if isinstance(reason, EndReason) else as_end(reason)
+        self._keep(end)
+        self.over.set()
+
+    def _keep(self, end: CallEnd) -> None:
+        if self.end is None:
+            self.end = end
+
+    async def hangup(self, reason: CallEnd | EndReason | str) -> None:
+        """End the call from our side (control plane, shutdown) and wait, bounded, for
+        its record to be final. With a session, the engine stops first (its last
+        events still reach the sink); without one, the connection closes at once."""
+        self.end_with(reason)
+        end = as_end(reason)
+        if self.session is not None:
+            await self.session.hangup(str(end))
+        else:
+            await self._io.close(self.end or end)
+        await self.wait_finished(self.gw.hangup_wait_s)
+
+    async def wait_finished(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._finished.wait(), timeout)
+
+    # ---------------------------------------------------------------- the call
+
+    def register(self, call_id: str) -> None:
+        """The call has its id: it counts as in progress (and can be hung up) from now."""
+        self.call_id = call_id
+        self.gw.calls.add(self)
+
+    async def start_session(self, agent: AgentConfig, context: dict[str, Any]) -> CallSession:
+        assert self.call_id is not None
+        self.session = self.gw.engine.new_session(agent, call_id=self.call_id, context=context)
+        await self.gw.store.set_status(self.call_id, CallStatus.IN_PROGRESS)
+        await self.session.start()
+        return self.session
+
+    async def run(self, serve: Callable[[], Awaitable[None]]) -> None:
+        """Run the transport's ``serve`` (the call itself), then finish the call,
+        whatever happened. A bug in one call never reaches the server."""
+        try:
+            await serve()
+        except Exception as exc:
+            tag = self.gw.error_tag
+            self.log.exception("call %s: %s call failed", self.call_id or "-", tag)
+            self.end_with(EndReason.ERROR, f"{tag}:{type(exc).__name__}")
+        finally:
+            try:
+                await asyncio.shield(self._finish())
+            except Exception:
+                # Never silent: a call whose record could not be finalized must show up.
+                self.log.exception("call %s: finalizing the call record failed", self.call_id)
+            finally:
+                self._finished.set()
+
+    async def pump(self, sink: MediaSink) -> None:
+        """Engine events -> observers and the sink, until the engine ends the call."""
+        assert self.session is not None
+        call_id = self.call_id or ""
+        async for event in self.session.events():
+            self.gw.observe(call_id, event)
+            if self.on_event is not None:
+                self.on_event(event)
+            if isinstance(event, AgentAudio):
+                await sink.play(event.pcm)
+            elif isinstance(event, ClearAudio):
+                await sink.clear()
+            elif isinstance(event, AgentUtteranceEnd) and not event.interrupted:
+                await sink.end_utterance(event.utterance_id)
+            elif isinstance(event, TurnMetrics):
+                self.log.info("call %s: turn %d stages %s", call_id, event.turn, event.stages_ms)
+            elif isinstance(event, CallEnded):
+                self._keep(event.end)
+                # The agent's last words are still queued: let them play, bounded.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sink.wait_for_playout(), self.gw.drain_timeout_s)
+                self.over.set()
+                return
+
+    # ---------------------------------------------------------------- the finish
+
+    async def _finish(self) -> None:
+        end = self.end or CallEnd(EndReason.ENDED)
+        text, status = str(end), end_status(end)
+        if self.session is not None:
+            await self.session.hangup(text)
+        await self._io.stop_media(end)
+        try:
+            if self.call_id is None:
+                # Nothing identified the call: keep a record of the attempt.
+                record = await self.gw.store.create(
+                    CallRecord(id=new_call_id(), agent_id=None, direction=Direction.INBOUND)
+                )
+                self.call_id = record.id
+            else:
+                self.gw.calls.remove(self)
+            await self._finalize_record(text, status)
+        finally:
+            await self._io.close(end)
+            if self.on_end is not None:
+                try:
+                    await self.on_end()
+                except Exception:
+                    self.log.exception("call %s: end hook failed", self.call_id)
+        level = logging.WARNING if status == CallStatus.FAILED else logging.INFO
+        self.log.log(level, "call %s ended (%s): %s", self.call_id, status, text)
+
+    async def _finalize_record(self, reason: str, status: CallStatus) -> None:
+        assert self.call_id is not None
+        store = self.gw.store
+        fields: dict[str, Any] = {"end_reason": reason}
+        if self.session is not None:
+            fields.update(session_fields(self.session))
+            path = self.gw.recordings_dir / f"{self.call_id}.wav"
+            await asyncio.to_thread(self.recorder.save, path)
+            fields["recording_path"] = str(path)
+        record = await store.get(self.call_id)
+        if record is None:
+            return
+        if record.end_reason and CallEnd.parse(record.end_reason).reason is not _OVERRIDABLE:
+            fields.pop("end_reason")
+        await store.update(self.call_id, **fields)
+        await store.set_status(self.call_id, status, reason=reason)

@@ -1,0 +1,25 @@
+"""End reason -> the status a finished call record gets. The one place that decides it."""
+
+from __future__ import annotations
+
+from gateway.calls import CallStatus
+from voice_core.end_reasons import CallEnd, EndReason
+
+# Everything else (the caller or the agent said goodbye, a hang-up from the control
+# plane, a peer that closed) is a completed call.
+_FAILED = frozenset(
+    {
+        EndReason.ERROR,
+        EndReason.TIMEOUT,
+        EndReason.PROTOCOL_ERROR,
+        EndReason.NEVER_STARTED,
+        EndReason.PEER_FAILED,
+        EndReason.UNKNOWN_AGENT,
+        EndReason.ALREADY_ENDED,
+        EndReason.CARRIER_FAILED,
+    }
+)
+
+
+def end_status(end: CallEnd) -> CallStatus:
+    return CallStatus.FAILED if end.reason in _FAILED else CallStatus.COMPLETED
