@@ -5,7 +5,6 @@ from voxline import Client, AsyncClient, verify_signature
 ```
 """
 
-from api.postcall.signing import verify_signature
 from voxline.client import AsyncClient, Client
 from voxline.errors import (
     APIConnectionError,
@@ -21,6 +20,7 @@ from voxline.errors import (
     ValidationError,
     VoxlineError,
 )
+from voxline.signing import verify_signature
 
 __all__ = [
     "APIConnectionError",

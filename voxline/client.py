@@ -26,9 +26,6 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
-from api.postcall.signing import verify_signature  # re-exported: webhook receivers verify with it
-
-# Webhook receivers verify deliveries with this (standard library only).
 from voxline import _ops
 from voxline._ops import Op
 from voxline.errors import APIConnectionError, VoxlineError, error_for
@@ -47,6 +44,7 @@ from voxline.models import (
     LiveStatus,
     WebhookTestResult,
 )
+from voxline.signing import verify_signature  # re-exported: webhook receivers verify with it
 from voxline.sse import SSEParser
 
 T = TypeVar("T")

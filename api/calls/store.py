@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,33 +108,47 @@ class SqlCallStore:
                     raise ValueError(
                         f"call {record.id}: agent {record.agent_id!r} has no organization"
                     )
-            history = record.status_history or [(record.status.value, record.created_at)]
-            row = Call(
-                id=record.id,
-                org_id=org_id,
-                agent_id=record.agent_id,
-                direction=record.direction.value,
-                from_number=record.from_number,
-                to_number=record.to_number,
-                status=record.status.value,
-                carrier=record.carrier,
-                carrier_call_id=record.carrier_call_id,
-                stream_sid=record.stream_sid,
-                context=record.context,
-                created_at=_dt(record.created_at),
-                status_history=[list(h) for h in history],
-                **extra,
-            )
-            db.add(row)
+            out = self.add(db, record, org_id=org_id, **extra)
             await db.commit()
-            out = to_record(row)
-        for listener in self.created_listeners:
-            try:
-                listener(out, org_id)
-            except Exception:
-                log.exception("created listener failed for call %s", out.id)
-        await self._notify()
+        await self.announce_created([out], org_id)
         return out
+
+    def add(self, db: AsyncSession, record: CallRecord, *, org_id: str, **extra: Any) -> CallRecord:
+        """Add ``record``'s row to the caller's transaction, so it commits or rolls back
+        with the caller's other writes (a campaign claims its contact and creates the
+        call in one transaction). ``extra``: Call columns a CallRecord does not hold.
+        Returns the record as stored; once the caller committed, pass it to
+        ``announce_created``."""
+        history = record.status_history or [(record.status.value, record.created_at)]
+        row = Call(
+            id=record.id,
+            org_id=org_id,
+            agent_id=record.agent_id,
+            direction=record.direction.value,
+            from_number=record.from_number,
+            to_number=record.to_number,
+            status=record.status.value,
+            carrier=record.carrier,
+            carrier_call_id=record.carrier_call_id,
+            stream_sid=record.stream_sid,
+            context=record.context,
+            created_at=_dt(record.created_at),
+            status_history=[list(h) for h in history],
+            **extra,
+        )
+        db.add(row)
+        return to_record(row)
+
+    async def announce_created(self, records: Iterable[CallRecord], org_id: str) -> None:
+        """Tell the created listeners (live monitoring) and ``wait_final`` about new
+        records, after the transaction that added them committed."""
+        for record in records:
+            for listener in self.created_listeners:
+                try:
+                    listener(record, org_id)
+                except Exception:
+                    log.exception("created listener failed for call %s", record.id)
+        await self._notify()
 
     async def get(self, call_id: str) -> CallRecord | None:
         async with self._sessions() as db:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.agents.models import Agent
 from api.calls.models import Call
+from api.calls.store import SqlCallStore
 from api.campaigns.models import Campaign, CampaignContact
 from api.campaigns.schemas import CallingWindow
 from gateway.calls import CallRecord, CallStatus, Direction, new_call_id
@@ -357,6 +358,7 @@ class CampaignDispatcher:
             agent_version = (
                 await db.execute(select(Agent.version).where(Agent.id == bc.agent_id))
             ).scalar_one_or_none()
+            store: SqlCallStore = self._services.store
             for c in contacts:
                 call_id = new_call_id()
                 c.state = "dialing"
@@ -366,47 +368,33 @@ class CampaignDispatcher:
                 c.lease_expires_at = lease_until
                 c.call_ids = [*(c.call_ids or []), call_id]
                 c.updated_at = now
-                context = {**(c.variables or {}), "attempt": c.attempts}
-                db.add(
-                    Call(
-                        id=call_id,
+                record = CallRecord(
+                    id=call_id,
+                    agent_id=bc.agent_id,
+                    direction=Direction.OUTBOUND,
+                    from_number=from_number,
+                    to_number=c.phone_number,
+                    status=CallStatus.QUEUED,
+                    carrier=self._services.carrier.name,
+                    context={**(c.variables or {}), "attempt": c.attempts},
+                    created_at=now.timestamp(),
+                )
+                # In this transaction: the claim and the call row commit together.
+                records.append(
+                    store.add(
+                        db,
+                        record,
                         org_id=bc.org_id,
-                        agent_id=bc.agent_id,
                         agent_version=agent_version,
                         bulk_call_id=bc.id,
                         bulk_contact_id=c.id,
-                        direction=Direction.OUTBOUND.value,
-                        from_number=from_number,
-                        to_number=c.phone_number,
-                        status=CallStatus.QUEUED.value,
-                        carrier=self._services.carrier.name,
-                        context=context,
-                        created_at=now,
-                        status_history=[[CallStatus.QUEUED.value, now.timestamp()]],
-                    )
-                )
-                records.append(
-                    CallRecord(
-                        id=call_id,
-                        agent_id=bc.agent_id,
-                        direction=Direction.OUTBOUND,
-                        from_number=from_number,
-                        to_number=c.phone_number,
-                        context=context,
                     )
                 )
             await move(db, bc.id, "queued", "in_progress", len(contacts))
             await db.commit()
             org_id = bc.org_id
         self._pulse()
-        # The rows were inserted here, not through the store: tell its listeners
-        # (live monitoring) as the store would.
-        for listener in getattr(self._services.store, "created_listeners", []):
-            for record in records:
-                try:
-                    listener(record, org_id)
-                except Exception:
-                    log.exception("created listener failed for call %s", record.id)
+        await store.announce_created(records, org_id)
         for record in records:
             task = asyncio.create_task(self._dial(record), name=f"dial:{record.id}")
             self._dials.add(task)

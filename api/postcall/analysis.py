@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 SENTIMENTS = ("positive", "neutral", "negative")
 MAX_SUMMARY = 2000
+# Sent with every analysis request: the first attempt is greedy (temperature 0) and the
+# retry samples, and with a fixed seed llama.cpp (and other endpoints that honour
+# ``seed``) gives the same analysis for the same transcript every time: a call's
+# analysis can be reproduced, and a test on it cannot flip on a coin.
+ANALYSIS_SEED = 20261
 _JSON_TYPES = {
     "string": "string",
     "number": "number",
@@ -312,9 +317,12 @@ class Analyzer:
     # response_format modes, best first; an endpoint that rejects one drops to the next
     MODES = ("json_schema", "json_object", "none")
 
-    def __init__(self, timeout_s: float = 60.0, max_tokens: int = 160) -> None:
+    def __init__(
+        self, timeout_s: float = 60.0, max_tokens: int = 160, seed: int = ANALYSIS_SEED
+    ) -> None:
         self.timeout_s = timeout_s
         self.max_tokens = max_tokens
+        self.seed = seed
         self._clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
         self._mode: dict[str, int] = {}
 
@@ -353,6 +361,7 @@ class Analyzer:
                     messages=messages,  # type: ignore[arg-type]
                     temperature=temperature,
                     max_tokens=self.max_tokens,
+                    seed=self.seed,
                     **kwargs,
                 )
             except openai.BadRequestError as exc:
@@ -386,7 +395,8 @@ class Analyzer:
         started = time.perf_counter()
         best: AnalysisResult | None = None
         for attempt in (1, 2):
-            # The retry samples (temperature > 0): a greedy retry repeats the same junk.
+            # The retry samples (temperature > 0; seeded, so reproducible): a greedy retry
+            # repeats the same junk.
             raw = await self._complete(endpoint, messages, schema, 0.0 if attempt == 1 else 0.7)
             result = validate(parse_json(raw), variables, text)
             result.raw, result.attempts = raw[:4000], attempt

@@ -235,9 +235,9 @@ async def url_errors(spec: Any, allow_private: bool) -> list[dict[str, Any]]:
                 egress.check_literal(url, allow_private)
                 _, host, port = egress.split_url(url)
                 await egress.resolve_checked(host, port, allow_private)
+            except egress.UnresolvedHost:
+                continue  # may be a transient DNS failure: the send-time check decides
             except egress.BlockedTarget as exc:
-                if "does not resolve" in str(exc):
-                    continue  # may be a transient DNS failure: the send-time check decides
                 loc = ["body", "post_call_actions", i, "config", name]
                 errors.append(_error(loc, f"refused: {exc}", "ssrf"))
     return errors

@@ -32,6 +32,11 @@ class BlockedTarget(Exception):
     """The URL is not allowed as an outbound target (the message says why)."""
 
 
+class UnresolvedHost(BlockedTarget):
+    """The host name did not resolve (or not in time): possibly a transient DNS
+    failure rather than a refused target, so a save-time check may let it pass."""
+
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -77,13 +82,13 @@ def check_literal(url: str, allow_private: bool) -> None:
 
 async def resolve_checked(host: str, port: int, allow_private: bool) -> list[str]:
     """The addresses of ``host``; BlockedTarget if any is not public (one bad address
-    is enough: the client could connect to that one)."""
+    is enough: the client could connect to that one); UnresolvedHost if the lookup fails."""
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT_S):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError) as exc:
-        raise BlockedTarget(f"host {host!r} does not resolve: {exc}") from exc
+        raise UnresolvedHost(f"host {host!r} does not resolve: {exc}") from exc
     addresses: list[str] = []
     for info in infos:
         address = str(info[4][0]).split("%", 1)[0]  # drop an IPv6 scope id

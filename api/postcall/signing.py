@@ -2,14 +2,11 @@
 
 The HMAC covers ``"<t>.<raw body>"`` with the organization's webhook secret, so a
 receiver can prove a request came from voxline and is recent (the timestamp is
-signed too, which defeats replaying an old request). This module has no
-dependencies beyond the standard library so the SDK can re-export it as is::
+signed too, which defeats replaying an old request).
 
-    from api.signing import verify_signature
-    ok = verify_signature(secret, request.headers["X-Voxline-Signature"], raw_body)
-
-Verify over the raw bytes you received, before parsing JSON: re-serialising changes
-them.
+Receivers verify with the SDK's copy (``voxline.signing``, so they need no server
+install); ``tests/voxline/test_signing.py`` holds the two to the same wire format
+and constants: change both or neither.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Webhook: an HTTP request with the payload (or a rendered template), signed.
 
-Headers on every request: ``X-Voxline-Signature`` (see ``api.signing``),
+Headers on every request: ``X-Voxline-Signature`` (see ``api.postcall.signing``),
 ``X-Voxline-Idempotency-Key`` (the delivery id: the same on every retry, so a
 receiver can drop duplicates of an at-least-once delivery), ``X-Voxline-Event``,
 ``X-Voxline-Delivery`` and ``X-Voxline-Attempt``.

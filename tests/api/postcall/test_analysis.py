@@ -12,10 +12,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from api.postcall.analysis import Analyzer, Endpoint, Variable, grounded, parse_json, validate
+from api.postcall.analysis import (
+    ANALYSIS_SEED,
+    MAX_SUMMARY,
+    Analyzer,
+    Endpoint,
+    Variable,
+    grounded,
+    parse_json,
+    validate,
+)
 from api.postcall.models import AnalysisJob
 from tests.api.stubs.base import Stub, serving
 from tests.api.stubs.receiver import webhook_receiver
+from voice_core.config import LLMConfig
 
 TRANSCRIPT = [
     {"speaker": "agent", "text": "Luigi's pizza, what can I get you?"},
@@ -85,6 +95,8 @@ async def test_junk_is_retried_once_and_only_valid_values_are_kept() -> None:
     schema = first["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["extracted"]["required"] == ["order", "size", "people", "address"]
     assert first["temperature"] == 0 and stub.received[1].json()["temperature"] > 0
+    # Both attempts seeded alike: the sampled retry is reproducible too.
+    assert first["seed"] == stub.received[1].json()["seed"] == ANALYSIS_SEED
     assert result.extracted == {
         "order": "large margherita",
         "size": None,
@@ -138,7 +150,9 @@ def test_validation_keeps_nothing_it_cannot_check() -> None:
     assert not grounded("John Smith", said) and not grounded("...", said)
 
 
-async def test_a_real_call_is_analysed_by_the_local_model_before_delivery(api, running) -> None:
+async def test_a_real_call_is_analysed_by_the_local_model_before_delivery(
+    api, running, engine
+) -> None:
     s = running.app.state.settings
     s.allow_private_delivery_targets = True
     # This test is about the analysis reaching the payload: on a loaded machine (other
@@ -196,7 +210,8 @@ async def test_a_real_call_is_analysed_by_the_local_model_before_delivery(api, r
     payload: dict[str, Any] = sent.json()
     assert payload["call_id"] == call_id and payload["status"] == "completed"
     assert payload["analysis"]["status"] == "completed", payload["analysis"]
-    assert isinstance(payload["summary"], str) and payload["summary"]
+    # The model's reply was parsed and validated: the sentiment (an enum under the
+    # grammar, generated before the free-text summary) ...
     assert payload["sentiment"]["label"] in ("positive", "neutral", "negative")
     assert set(payload["extracted"]) == {"service", "day", "insurance_number"}
     assert payload["extracted"]["day"] in (
@@ -222,6 +237,16 @@ async def test_a_real_call_is_analysed_by_the_local_model_before_delivery(api, r
             await db.execute(select(AnalysisJob).where(AnalysisJob.call_id == call_id))
         ).scalar_one()
     assert job.state == "done" and job.latency_ms > 0
+    assert job.model == engine.llm_for(LLMConfig()).model  # the local model, not a stub
+    # ... and the summary, free text whose content the call's (sampled) transcript
+    # decides: validated text (at most two sentences), or null with the reason recorded,
+    # never an empty or unbounded string.
+    summary = payload["summary"]
+    if summary is None:
+        assert any(p.startswith("summary:") for p in job.problems), job.problems
+    else:
+        assert isinstance(summary, str) and summary.strip() and len(summary) <= MAX_SUMMARY
+        assert len(re.split(r"(?<=[.!?])\s+", summary.strip())) <= 2, summary
     print(
         f"\nanalysis latency {job.latency_ms:.0f} ms, extracted {payload['extracted']}, "
         f"summary {payload['summary']!r}, problems {job.problems}"

@@ -1,0 +1,81 @@
+"""Verify voxline's webhook signatures: ``X-Voxline-Signature: t=<unix seconds>,v1=<hex>``.
+
+The value is an HMAC-SHA256, with the organization's webhook secret, of
+``"<t>.<raw body>"``: a valid one proves the request came from voxline and, because the
+timestamp is signed too, that it is recent (an old request replayed fails the age check)::
+
+    from voxline import verify_signature
+    ok = verify_signature(secret, request.headers["X-Voxline-Signature"], raw_body)
+
+Verify over the raw bytes you received, before parsing JSON: re-serialising changes them.
+
+The server signs with its own copy of this scheme (``api/postcall/signing.py``); this
+one lives in the SDK so a webhook receiver needs neither the server nor its
+dependencies. ``tests/voxline/test_signing.py`` holds the two to the same wire format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+SIGNATURE_HEADER = "X-Voxline-Signature"
+IDEMPOTENCY_HEADER = "X-Voxline-Idempotency-Key"
+EVENT_HEADER = "X-Voxline-Event"
+DEFAULT_TOLERANCE_S = 300
+
+
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes | str, timestamp: int | None = None) -> str:
+    """The header value for ``body`` signed now (or at ``timestamp``): for testing a
+    receiver without a server."""
+    if isinstance(body, str):
+        body = body.encode()
+    t = int(time.time()) if timestamp is None else int(timestamp)
+    return f"t={t},v1={_mac(secret, t, body)}"
+
+
+def parse_header(header: str) -> tuple[int | None, list[str]]:
+    """``(timestamp, [v1 signatures])``; several ``v1`` entries may appear while a
+    secret is being rotated."""
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            signatures.append(value)
+    return timestamp, signatures
+
+
+def verify_signature(
+    secret: str,
+    header: str | None,
+    body: bytes | str,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+    *,
+    now: float | None = None,
+) -> bool:
+    """True if ``header`` is a valid signature of ``body`` made within ``tolerance_s``
+    seconds of ``now`` (either side, to allow for clock skew). ``tolerance_s <= 0``
+    skips the age check."""
+    if not header or not secret:
+        return False
+    if isinstance(body, str):
+        body = body.encode()
+    timestamp, signatures = parse_header(header)
+    if timestamp is None or not signatures:
+        return False
+    if tolerance_s > 0:
+        current = time.time() if now is None else now
+        if abs(current - timestamp) > tolerance_s:
+            return False
+    expected = _mac(secret, timestamp, body)
+    # compare_digest: the time taken must not reveal how many characters matched
+    return any(hmac.compare_digest(expected, s) for s in signatures)
