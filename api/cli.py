@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 
-from voice_core.config import Settings
+from voice_core.config import EngineSettings
 
 log = logging.getLogger("voxline")
 
@@ -36,7 +36,6 @@ class _AppendLine(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    settings = Settings()
     parser = argparse.ArgumentParser(prog="voxline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (
@@ -44,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("demo", "run the server and place one simulated call to the demo agent"),
     ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--host", default=settings.host)
-        p.add_argument("--port", type=int, default=settings.port)
+        # Unset: VOXLINE_HOST / VOXLINE_PORT, read with the rest of the server settings.
+        p.add_argument("--host", default=None)
+        p.add_argument("--port", type=int, default=None)
     call = sub.add_parser("call", help="call an agent over the phone protocol and print the talk")
     call.add_argument("--agent", default=None, help="agent id (default: the server's default)")
     call.add_argument("--say", action=_AppendLine, metavar="TEXT", help="a line to speak")
@@ -98,12 +98,18 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.settings import ServerSettings
 
-    settings = ServerSettings(host=args.host, port=args.port)
+    settings = ServerSettings(**_listen_on(args))
     app = create_app(settings)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info")
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
     server = DrainingServer(config, app, settings.drain_timeout_s)
     server.run()
     return 0
+
+
+def _listen_on(args: argparse.Namespace) -> dict[str, Any]:
+    """--host and --port, where given, over the environment's."""
+    given = {"host": args.host, "port": args.port}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 class DrainingServer(uvicorn.Server):
@@ -185,8 +191,9 @@ async def _demo(args: argparse.Namespace) -> int:
     from gateway.agents import DEMO_NUMBER
     from gateway.calls import CallRecord, Direction, new_call_id
 
-    app = create_app(ServerSettings(host=args.host, port=args.port))
-    server = BackgroundServer(app, args.host, args.port, log_level="info")
+    settings = ServerSettings(**_listen_on(args))
+    app = create_app(settings)
+    server = BackgroundServer(app, settings.host, settings.port, log_level="info")
     print("voxline demo: loading models ...", flush=True)
     await server.start()
     vox = app.state.voxline
@@ -302,7 +309,7 @@ def _load_speech_models() -> tuple[Any, Any]:
     from voice_core.stt.whisper import WhisperSTT
     from voice_core.tts.piper import PiperTTS
 
-    settings = Settings()
+    settings = EngineSettings()
     stt = WhisperSTT(
         settings.whisper_model,
         device=settings.whisper_device,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -22,6 +22,9 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from api.db.models import Heartbeat
+
+if TYPE_CHECKING:
+    from api.services import Voxline
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +64,7 @@ async def _timed(fn: Callable[[], Awaitable[Any]], timeout: float) -> Beat:
     return Beat(UP, msg or "", round((time.perf_counter() - t) * 1000, 1))
 
 
-def build_checks(app_state: Any, sessions: async_sessionmaker) -> dict[str, Check]:
-    services = app_state.voxline
-
+def build_checks(services: Voxline, sessions: async_sessionmaker) -> dict[str, Check]:
     async def api() -> Beat:
         return Beat(UP, "serving", 0.0)
 
@@ -77,8 +78,7 @@ def build_checks(app_state: Any, sessions: async_sessionmaker) -> dict[str, Chec
 
     async def media_gateway() -> Beat:
         phone = services.phone
-        accepting = getattr(phone, "accepting", True)
-        if not accepting:
+        if not phone.accepting:
             return Beat(MAINTENANCE, "draining: not taking new calls")
         return Beat(UP, f"{len(phone.active)} active calls", 0.0)
 
@@ -117,10 +117,7 @@ def build_checks(app_state: Any, sessions: async_sessionmaker) -> dict[str, Chec
         return await _timed(run, 10)
 
     async def webrtc() -> Beat:
-        gw = getattr(services, "webrtc", None)
-        if gw is None:
-            return Beat(PENDING, "WebRTC gateway not enabled in this build")
-        return Beat(UP, f"{len(getattr(gw, 'active', {}))} active sessions", 0.0)
+        return Beat(UP, f"{len(services.webrtc.active)} active sessions", 0.0)
 
     return {
         "api": api,

@@ -14,16 +14,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+if TYPE_CHECKING:
+    from api.campaigns.dispatcher import CampaignDispatcher
+    from api.services import Voxline
 
 log = logging.getLogger(__name__)
 
 
 class Lifecycle:
     def __init__(
-        self, services: Any, dispatcher: Any, sessions: Any, *, redis_url: str | None = None
+        self,
+        services: Voxline,
+        dispatcher: CampaignDispatcher,
+        sessions: async_sessionmaker,
+        *,
+        redis_url: str | None = None,
     ) -> None:
         self.services = services
         self.dispatcher = dispatcher
@@ -33,11 +43,7 @@ class Lifecycle:
         self.drain_started: float | None = None
 
     def active_calls(self) -> int:
-        n = len(self.services.phone.active)
-        webrtc = getattr(self.services, "webrtc", None)
-        if webrtc is not None:
-            n += len(getattr(webrtc, "active", {}))
-        return n
+        return len(self.services.calls)  # phone, browser and WhatsApp
 
     def begin_drain(self) -> None:
         if self.draining:
@@ -46,9 +52,7 @@ class Lifecycle:
         self.drain_started = time.monotonic()
         self.dispatcher.accepting = False
         self.services.phone.accepting = False
-        webrtc = getattr(self.services, "webrtc", None)
-        if webrtc is not None:
-            webrtc.accepting = False
+        self.services.webrtc.accepting = False
         log.info("draining: no new calls or contacts; %d active calls", self.active_calls())
 
     async def drain(self, timeout_s: float) -> int:
@@ -62,9 +66,7 @@ class Lifecycle:
         if left:
             log.warning("drain timeout: hanging up %d calls", left)
             await self.services.phone.hangup_all("server_draining")
-            webrtc = getattr(self.services, "webrtc", None)
-            if webrtc is not None and hasattr(webrtc, "close_all"):
-                await webrtc.close_all("server_draining")
+            await self.services.webrtc.close_all("server_draining")
         log.info("drained in %.1f s", time.monotonic() - (self.drain_started or time.monotonic()))
         return left
 
@@ -90,7 +92,7 @@ class Lifecycle:
             except Exception as exc:
                 checks["redis"] = f"down: {type(exc).__name__}"
         engine = self.services.engine
-        media = "media" in getattr(self.services.settings, "roles", ["media"])
+        media = "media" in self.services.settings.roles
         models_ready = not media or (engine.stt is not None and engine.tts is not None)
         checks["models"] = "ok" if models_ready else "loading"
         ok = (

@@ -7,9 +7,12 @@ import asyncio
 import uvicorn
 from fastapi import FastAPI
 
+from api.services import VoxlineApp
+
 
 class BackgroundServer:
-    """uvicorn on ``host:port`` (port 0 picks a free one) as a task of this loop."""
+    """uvicorn on ``host:port`` (port 0 picks a free one) as a task of this loop. It serves
+    any app (tests run stub receivers with it); a voxline app learns the bound port."""
 
     def __init__(
         self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
@@ -30,9 +33,8 @@ class BackgroundServer:
                     raise RuntimeError("server exited during startup")
                 await asyncio.sleep(0.02)
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        services = getattr(self.app.state, "voxline", None)
-        if services is not None:
-            services.set_listening(self.host, self.port)
+        if isinstance(self.app, VoxlineApp):
+            self.app.services.set_listening(self.host, self.port)
 
     @property
     def base_url(self) -> str:

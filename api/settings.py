@@ -1,19 +1,42 @@
-"""Settings of the server process (VOXLINE_* variables), beyond the engine's own."""
+"""Settings of the server process (VOXLINE_* variables), composed with the other layers'.
+
+``ServerSettings`` is the one place the three layers meet: the server's own fields
+(where it listens, its public URL, its data, its workers), ``engine`` (models,
+threads, playout: ``voice_core.config.EngineSettings``) and ``transport`` (carrier,
+WebRTC, WhatsApp calling: ``gateway.config.TransportSettings``). Every layer reads
+the same flat VOXLINE_ namespace, each its own names, so the variables users set keep
+one meaning whichever object holds them; keyword arguments follow the same names
+(``ServerSettings(ice_servers=[...])`` is ``VOXLINE_ICE_SERVERS``).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from voice_core.config import Settings
+from gateway.config import TransportSettings
+from voice_core.config import EngineSettings
 
 ROLES = ("api", "media", "dispatcher", "delivery")
 
+# The layers a server composes, by the field that holds each.
+LAYERS: dict[str, type[BaseSettings]] = {"engine": EngineSettings, "transport": TransportSettings}
 
-class ServerSettings(Settings):
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOXLINE_", env_file=".env", extra="ignore")
+
+    engine: EngineSettings  # built by __init__ from the same sources when not given
+    transport: TransportSettings
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(None, description="how carriers reach us, e.g. https://x")
+    data_dir: str = Field("./var", description="SQLite file, recordings, the demo key")
     database_url: str | None = Field(
         None,
         description="SQLAlchemy URL; postgresql://... for deployments. "
@@ -44,46 +67,6 @@ class ServerSettings(Settings):
         1_000_000,
         gt=0,
         description="larger request bodies get 413 (a CSV of contacts is the biggest honest one)",
-    )
-
-    # WebRTC (browser widget, test-call page, WhatsApp media).
-    ice_servers: list[str] = Field(
-        default_factory=list,
-        description="STUN/TURN URLs for WebRTC peers, as a JSON list of strings; empty by "
-        "default so a call never contacts a third-party server unless configured",
-    )
-    ice_username: str | None = Field(None, description="TURN username (for every TURN URL)")
-    ice_credential: str | None = Field(None, description="TURN credential")
-    webrtc_loopback_candidates: bool = Field(
-        False,
-        description="dev/test only: offer 127.0.0.1 as the only host ICE candidate "
-        "(aioice leaves loopback out), so calls work inside a loopback-only namespace",
-    )
-    webrtc_session_ttl_s: float = Field(
-        60.0, gt=0, le=3600, description="life of a single-use browser session token"
-    )
-    webrtc_gather_timeout_s: float = Field(
-        5.0, gt=0, description="wait for ICE gathering before answering (non-trickle)"
-    )
-    webrtc_connect_timeout_s: float = Field(
-        20.0, gt=0, description="a peer not connected this long after its answer is dropped"
-    )
-    # WhatsApp Business Calling (Cloud API).
-    whatsapp_app_secret: str | None = Field(
-        None, description="app secret: verifies X-Hub-Signature-256 on webhooks"
-    )
-    whatsapp_verify_token: str | None = Field(
-        None, description="answers the webhook verification challenge"
-    )
-    whatsapp_phone_number_id: str | None = Field(None, description="business phone number id")
-    whatsapp_access_token: str | None = Field(None, description="Graph API bearer token")
-    whatsapp_graph_base_url: str = Field("https://graph.facebook.com", description="Graph API")
-    whatsapp_graph_version: str = Field("v23.0", description="Graph API version path segment")
-    whatsapp_ring_timeout_s: float = Field(
-        45.0,
-        gt=0,
-        description="a business-initiated WhatsApp call not answered this long is "
-        "terminated and ends as no_answer",
     )
 
     # Live monitoring (api.live, WS /api/v1/live).
@@ -155,8 +138,22 @@ class ServerSettings(Settings):
     )
     salesforce_api_version: str = "v61.0"
     salesforce_token: str | None = Field(None, description="OAuth access token")
-    # The WhatsApp channel reuses whatsapp_graph_base_url, whatsapp_graph_version,
-    # whatsapp_access_token and whatsapp_phone_number_id (above).
+    # The WhatsApp channel sends with the transport's Graph API credentials
+    # (transport.whatsapp_graph_base_url, _graph_version, _access_token, _phone_number_id).
+
+    def __init__(self, **values: Any) -> None:
+        # Source options (_env_file=None, ...) apply to every layer, so one call decides
+        # what the whole process reads.
+        options = {k: v for k, v in values.items() if k.startswith("_")}
+        for name, layer in LAYERS.items():
+            own = {k: values.pop(k) for k in list(values) if k in layer.model_fields}
+            if name not in values:
+                values[name] = layer(**options, **own)
+            elif own:
+                raise ValueError(
+                    f"{', '.join(sorted(own))}: give them inside {name}= or flat, not both"
+                )
+        super().__init__(**values)
 
     @field_validator("roles", mode="before")
     @classmethod
@@ -164,8 +161,6 @@ class ServerSettings(Settings):
         if isinstance(v, str):
             text = v.strip()
             if text.startswith("["):
-                import json
-
                 v = json.loads(text)
             else:
                 v = [r.strip() for r in text.split(",") if r.strip()]
@@ -181,8 +176,45 @@ class ServerSettings(Settings):
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).resolve() / 'voxline.db'}"
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ServerSettings:
-        if isinstance(settings, ServerSettings):
-            return settings
-        return cls(**settings.model_dump())
+    # Read-through for modules that still read these names flat: api/realtime/webrtc_routes.py
+    # and whatsapp_routes.py (app.state.settings), api/postcall/channels/whatsapp.py and
+    # api/postcall/analysis_worker.py. New code reads settings.transport / settings.engine.
+    @property
+    def llm_api_key(self) -> str | None:
+        return self.engine.llm_api_key
+
+    @property
+    def ice_servers(self) -> list[str]:
+        return self.transport.ice_servers
+
+    @property
+    def ice_username(self) -> str | None:
+        return self.transport.ice_username
+
+    @property
+    def ice_credential(self) -> str | None:
+        return self.transport.ice_credential
+
+    @property
+    def whatsapp_app_secret(self) -> str | None:
+        return self.transport.whatsapp_app_secret
+
+    @property
+    def whatsapp_verify_token(self) -> str | None:
+        return self.transport.whatsapp_verify_token
+
+    @property
+    def whatsapp_phone_number_id(self) -> str | None:
+        return self.transport.whatsapp_phone_number_id
+
+    @property
+    def whatsapp_access_token(self) -> str | None:
+        return self.transport.whatsapp_access_token
+
+    @property
+    def whatsapp_graph_base_url(self) -> str:
+        return self.transport.whatsapp_graph_base_url
+
+    @property
+    def whatsapp_graph_version(self) -> str:
+        return self.transport.whatsapp_graph_version

@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.stats import machine, publish, summary
 from voice_core.audio.frames import FRAME_SAMPLES
-from voice_core.config import AgentConfig, EndCallConfig, Settings
+from voice_core.config import AgentConfig, EndCallConfig, EngineSettings
 from voice_core.engine import VoiceEngine
 from voice_core.events import AgentReply, TurnMetrics
 
@@ -85,7 +85,7 @@ async def run_session(engine: VoiceEngine, lines: list[str], turns: list[dict]) 
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    engine = VoiceEngine(Settings())
+    engine = VoiceEngine(EngineSettings())
     t = time.perf_counter()
     await engine.start()
     startup_ms = (time.perf_counter() - t) * 1000

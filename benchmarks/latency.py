@@ -154,7 +154,7 @@ async def running_server(agent: AgentConfig, **more_agents: AgentConfig) -> Any:
     monotonic times."""
     with tempfile.TemporaryDirectory(prefix="voxline-bench-") as data_dir:
         settings = ServerSettings(_env_file=None, data_dir=data_dir, analysis_enabled=False)
-        engine = VoiceEngine(settings)
+        engine = VoiceEngine(settings.engine)
         harness_sessions: dict[str, CallSession] = {}
         new_session = engine.new_session
 

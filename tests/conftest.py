@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from voice_core.audio.frames import FRAME_SAMPLES
-from voice_core.config import Settings
+from voice_core.config import EngineSettings
 from voice_core.engine import VoiceEngine
 
 
 @pytest.fixture(scope="session")
 async def engine() -> VoiceEngine:
-    eng = VoiceEngine(Settings(_env_file=None))
+    eng = VoiceEngine(EngineSettings(_env_file=None))
     await eng.start()
     return eng
 

@@ -1,4 +1,4 @@
-"""Typed configuration: process-wide settings (environment) and per-agent config.
+"""Typed configuration: the engine's process-wide settings (environment) and per-agent config.
 
 Every default is documented where it is set, with the reason for its value.
 """
@@ -104,8 +104,14 @@ class AgentConfig(BaseModel):
         return value
 
 
-class Settings(BaseSettings):
-    """Process-wide settings, read from VOXLINE_* environment variables or a .env file."""
+class EngineSettings(BaseSettings):
+    """The engine's process-wide settings (models, threads, playout), read from VOXLINE_*
+    environment variables or a .env file.
+
+    The engine serves no socket and stores nothing: where the server listens, its public
+    URL and its data directory are ``api.settings.ServerSettings``'. Every layer reads the
+    same VOXLINE_ namespace, each its own names (extra="ignore" skips the others').
+    """
 
     model_config = SettingsConfigDict(env_prefix="VOXLINE_", env_file=".env", extra="ignore")
 
@@ -132,8 +138,3 @@ class Settings(BaseSettings):
         description="audio handed to the transport ahead of playback; small so barge-in "
         "stops speech quickly, large enough to ride over scheduling jitter",
     )
-    # Servers
-    host: str = "127.0.0.1"
-    port: int = 8000
-    public_url: str | None = Field(None, description="how carriers reach us, e.g. https://x")
-    data_dir: str = "./var"

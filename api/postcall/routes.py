@@ -156,9 +156,7 @@ async def retry_delivery(delivery_id: str, request: Request, db: Db, who: Auth) 
     row.lease_expires_at = None
     row.updated_at = utcnow()
     await db.commit()
-    postcall = getattr(request.app.state, "postcall", None)
-    if postcall is not None:
-        postcall.deliveries.wake()
+    request.app.state.postcall.deliveries.wake()
     return (await _with_attempts(db, [row]))[0]
 
 

@@ -82,13 +82,11 @@ class Running:
 async def running(engine, database_url, tmp_path_factory) -> AsyncIterator[Running]:
     data_dir = tmp_path_factory.mktemp("data")
     settings = ServerSettings(
-        **{
-            **engine.settings.model_dump(),
-            "data_dir": str(data_dir),
-            "database_url": database_url,
-            "heartbeat_interval_s": 3600,  # tests beat on demand
-            "campaign_tick_s": 0.2,
-        }
+        engine=engine.settings,
+        data_dir=str(data_dir),
+        database_url=database_url,
+        heartbeat_interval_s=3600,  # tests beat on demand
+        campaign_tick_s=0.2,
     )
     app = create_app(settings, engine)
     server = BackgroundServer(app)

@@ -26,17 +26,15 @@ async def test_pending_deliveries_are_sent_after_a_kill_and_restart(
 ) -> None:
     url = await _fresh_database(database_url, tmp_path)
     settings = ServerSettings(
-        **{
-            **engine.settings.model_dump(),
-            "data_dir": str(tmp_path / "data"),
-            "database_url": url,
-            "heartbeat_interval_s": 3600,
-            "allow_private_delivery_targets": True,
-            "delivery_backoff_base_s": 0.2,
-            "delivery_backoff_max_s": 0.5,
-            "delivery_lease_s": 1.0,  # the send cut off by the kill is retaken after this
-            "delivery_timeout_s": 30.0,
-        }
+        engine=engine.settings,
+        data_dir=str(tmp_path / "data"),
+        database_url=url,
+        heartbeat_interval_s=3600,
+        allow_private_delivery_targets=True,
+        delivery_backoff_base_s=0.2,
+        delivery_backoff_max_s=0.5,
+        delivery_lease_s=1.0,  # the send cut off by the kill is retaken after this
+        delivery_timeout_s=30.0,
     )
     # The receiver leaves the first request hanging (it is in flight when we kill the
     # server) and is down (503) after that, until it "comes back" below.

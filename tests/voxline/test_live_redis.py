@@ -41,7 +41,7 @@ async def two_servers(engine, tmp_path):
     raw = await _redis_or_skip()
     prefix = f"voxline-test-{uuid.uuid4().hex[:8]}"
     base = {
-        **engine.settings.model_dump(),
+        "engine": engine.settings,
         "data_dir": str(tmp_path),
         "database_url": f"sqlite:///{tmp_path / 'voxline.db'}",
         "heartbeat_interval_s": 3600,
