@@ -124,7 +124,7 @@ def create_app(
         settings,
         sessions,
         engine,
-        calls_in_progress=lambda: len(phone.active),
+        calls_in_progress=lambda: len(calls),
         public_base_url=lambda: settings.public_url or http_base(services.simulated.media_url),
     )
     sql_store.status_hooks.append(postcall.on_status)  # outbox rows commit with the status

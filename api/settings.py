@@ -141,6 +141,25 @@ class ServerSettings(BaseSettings):
     # The WhatsApp channel sends with the transport's Graph API credentials
     # (transport.whatsapp_graph_base_url, _graph_version, _access_token, _phone_number_id).
 
+    # What tenants may make this server do (api.postcall.policy, SECURITY.md).
+    tenant_secret_env_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="environment variables tenants may name in token_env (delivery actions) "
+        "and llm.api_key_env (agents), as JSON or comma list; empty: none (the operator's "
+        "own settings are used, and only towards their provider's API host)",
+    )
+    egress_allowed_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [80, 443],
+        description="ports tenant-supplied URLs (webhooks, CRM bases, agent LLM endpoints) may "
+        "use, as JSON or comma list; lifted with allow_private_delivery_targets",
+    )
+    template_timeout_s: float = Field(
+        1.0, gt=0, le=30, description="one payload-template render (in a worker process)"
+    )
+    template_max_output_chars: int = Field(
+        1_000_000, ge=1000, description="a template whose output is longer is refused"
+    )
+
     def __init__(self, **values: Any) -> None:
         # Source options (_env_file=None, ...) apply to every layer, so one call decides
         # what the whole process reads.
@@ -170,19 +189,24 @@ class ServerSettings(BaseSettings):
                 raise ValueError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
         return v
 
+    @field_validator("tenant_secret_env_allowlist", "egress_allowed_ports", mode="before")
+    @classmethod
+    def _json_or_comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return v
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).resolve() / 'voxline.db'}"
 
-    # Read-through for modules that still read these names flat: api/realtime/webrtc_routes.py
-    # and whatsapp_routes.py (app.state.settings), api/postcall/channels/whatsapp.py and
-    # api/postcall/analysis_worker.py. New code reads settings.transport / settings.engine.
-    @property
-    def llm_api_key(self) -> str | None:
-        return self.engine.llm_api_key
-
+    # Read-through for api/realtime/webrtc_routes.py, which still reads these flat
+    # (app.state.settings). New code reads settings.transport / settings.engine.
     @property
     def ice_servers(self) -> list[str]:
         return self.transport.ice_servers
@@ -194,27 +218,3 @@ class ServerSettings(BaseSettings):
     @property
     def ice_credential(self) -> str | None:
         return self.transport.ice_credential
-
-    @property
-    def whatsapp_app_secret(self) -> str | None:
-        return self.transport.whatsapp_app_secret
-
-    @property
-    def whatsapp_verify_token(self) -> str | None:
-        return self.transport.whatsapp_verify_token
-
-    @property
-    def whatsapp_phone_number_id(self) -> str | None:
-        return self.transport.whatsapp_phone_number_id
-
-    @property
-    def whatsapp_access_token(self) -> str | None:
-        return self.transport.whatsapp_access_token
-
-    @property
-    def whatsapp_graph_base_url(self) -> str:
-        return self.transport.whatsapp_graph_base_url
-
-    @property
-    def whatsapp_graph_version(self) -> str:
-        return self.transport.whatsapp_graph_version

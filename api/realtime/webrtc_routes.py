@@ -85,10 +85,14 @@ async def create_session(body: SessionRequest, request: Request, db: Db, who: Au
         raise HTTPException(429, detail=str(exc)) from exc
     settings = request.app.state.settings
     ice = [
-        {"urls": url, "username": settings.ice_username, "credential": settings.ice_credential}
+        {
+            "urls": url,
+            "username": settings.transport.ice_username,
+            "credential": settings.transport.ice_credential,
+        }
         if url.startswith(("turn:", "turns:"))
         else {"urls": url}
-        for url in settings.ice_servers
+        for url in settings.transport.ice_servers
     ]
     return SessionOut(
         token=grant.token, agent_id=agent.id, expires_in_s=tokens.ttl_s, ice_servers=ice

@@ -28,7 +28,7 @@ async def verify(request: Request) -> PlainTextResponse:
     settings = request.app.state.settings
     try:
         challenge = verification_challenge(
-            dict(request.query_params), settings.whatsapp_verify_token
+            dict(request.query_params), settings.transport.whatsapp_verify_token
         )
     except WebhookError as exc:
         raise HTTPException(exc.status, detail=str(exc)) from exc
@@ -40,7 +40,9 @@ async def receive(request: Request) -> dict[str, Any]:
     settings = request.app.state.settings
     body = await request.body()
     try:
-        verify_signature(body, request.headers.get(SIGNATURE_HEADER), settings.whatsapp_app_secret)
+        verify_signature(
+            body, request.headers.get(SIGNATURE_HEADER), settings.transport.whatsapp_app_secret
+        )
         events = parse_calls(body)
     except WebhookError as exc:
         raise HTTPException(exc.status, detail=str(exc)) from exc

@@ -35,15 +35,9 @@ class WhatsAppCalls:
 
     def __init__(
         self,
-        line: WhatsAppLine | None = None,
+        line: WhatsAppLine,
         outbound: WhatsAppCarrier | None = None,
-        **legacy: Any,
     ) -> None:
-        if line is None:
-            # Compat: api/realtime/setup.py still builds this with the line's own fields
-            # (webrtc, store, agents, graph) and sets ``outbound`` afterwards; drop once
-            # it calls gateway.whatsapp.wiring.build_whatsapp.
-            line = WhatsAppLine(**legacy)
         self.line = line
         self.outbound = outbound
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.agents import AgentDirectory
 from gateway.calls import CallStatus, CallStore
@@ -50,20 +50,15 @@ class _Ringing:
     timer: asyncio.Task[None] | None = None
 
 
-class _OnALine(Protocol):
-    line: WhatsAppLine
-
-
 class WhatsAppCarrier:
     """Places business-initiated WhatsApp calls; the webhook side (``WhatsAppCalls``)
     hands it the webhooks that concern them (``owns`` / ``on_*``)."""
 
     name = CARRIER
 
-    def __init__(self, line: WhatsAppLine | _OnALine, ring_timeout_s: float = 45.0) -> None:
-        # Compat: api/realtime/setup.py still passes its WhatsAppCalls; only its line is
-        # kept, so nothing here points back at the webhook side.
-        self.line = line if isinstance(line, WhatsAppLine) else line.line
+    def __init__(self, line: WhatsAppLine, ring_timeout_s: float = 45.0) -> None:
+        # Only the line is kept: nothing here points back at the webhook side.
+        self.line = line
         self.ring_timeout_s = ring_timeout_s
         # WhatsApp call id -> a call we placed that has not been answered yet.
         self.ringing: dict[str, _Ringing] = {}

@@ -62,7 +62,7 @@ async def realtime(engine, tmp_path_factory) -> AsyncIterator[RealtimeServer]:
     data_dir = tmp_path_factory.mktemp("webrtc-data")
     settings = ServerSettings(
         **{
-            **engine.settings.model_dump(),
+            "engine": engine.settings,
             "data_dir": str(data_dir),
             "database_url": None,
             "heartbeat_interval_s": 3600,

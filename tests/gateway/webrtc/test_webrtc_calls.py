@@ -118,7 +118,7 @@ async def test_server_shutdown_closes_peers_and_finalizes_calls(engine, tmp_path
 
     settings = ServerSettings(
         **{
-            **engine.settings.model_dump(),
+            "engine": engine.settings,
             "data_dir": str(tmp_path),
             "database_url": None,
             "heartbeat_interval_s": 3600,
