@@ -17,11 +17,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from api import heartbeat
 from api.agents import phone_numbers as number_routes
 from api.agents import routes as agent_routes
 from api.agents.directory import SqlAgentDirectory
+from api.agents.models import Agent
 from api.bootstrap import Bootstrap, ensure_defaults
 from api.calls import routes as call_routes
 from api.calls.commands import CommandBus
@@ -29,11 +32,12 @@ from api.calls.store import SqlCallStore
 from api.campaigns import routes as bulk_call_routes
 from api.campaigns.dispatcher import CampaignDispatcher, on_call_status
 from api.db.engine import create_engine, migrate, session_factory
+from api.keys import routes as key_routes
 from api.lifecycle import Lifecycle
 from api.live import dashboard as dashboard_routes
 from api.live import routes as live_routes
 from api.live.feed import LiveHub, redis_url_from
-from api.middleware import BodyLimit
+from api.middleware import BodyLimit, SecurityHeaders
 from api.postcall.service import PostCall, http_base
 from api.realtime.setup import build_realtime
 from api.services import Voxline, VoxlineApp, command_handler
@@ -42,9 +46,11 @@ from gateway.agents import AgentDirectory
 from gateway.bridge import CallRegistry
 from gateway.calls import CallStore
 from gateway.carriers import Carrier
+from gateway.pbx import build_pbx
 from gateway.simulated.carrier import SimulatedCarrier
+from gateway.stream_tokens import stream_tokens
 from gateway.twilio.carrier import TwilioCarrier
-from gateway.twilio.phone_call import PhoneGateway
+from gateway.twilio.phone_call import OrgResolver, PhoneGateway
 from gateway.twilio.routes import build_router
 from voice_core.engine import VoiceEngine
 
@@ -80,8 +86,16 @@ def create_app(
         agents=agents,
         recordings_dir=Path(settings.data_dir) / "recordings",
         calls=calls,
+        tokens=stream_tokens(
+            transport.stream_token_secret.get_secret_value()
+            if transport.stream_token_secret
+            else None,
+            ttl_s=transport.stream_token_ttl_s,
+        ),
+        organization_of=_organization_of(sessions),
+        media_burst_s=transport.media_burst_s,
     )
-    simulated = SimulatedCarrier(store=store, tts=None)
+    simulated = SimulatedCarrier(store=store, tts=None, mint_token=phone.mint_token)
     carrier: Carrier = simulated
     if transport.carrier == "twilio":
         carrier = TwilioCarrier(transport, public_url=settings.public_url or "", store=store)
@@ -141,10 +155,20 @@ def create_app(
     sql_store.created_listeners.append(live.on_call_created)
     phone.observers.append(live.on_call_event)
     realtime.webrtc.observers.append(live.on_call_event)
+    pbx = build_pbx(  # Asterisk / FreeSWITCH / jambonz, each off unless enabled
+        transport,
+        engine=engine,
+        store=store,
+        agents=agents,
+        recordings_dir=Path(settings.data_dir) / "recordings",
+        calls=calls,
+        observers=[live.on_call_event],
+    )
     lifecycle = Lifecycle(services, dispatcher, sessions, redis_url=redis_url)
     if "media" not in settings.roles:
         phone.accepting = False
         realtime.webrtc.accepting = False
+        pbx.set_accepting(False)
     if "dispatcher" not in settings.roles:
         dispatcher.accepting = False
 
@@ -174,6 +198,8 @@ def create_app(
         if "delivery" in roles:
             postcall.start()
         await live.start()
+        if "media" in roles:
+            await pbx.start()
         if commands is not None:
             await commands.start()
         try:
@@ -187,6 +213,8 @@ def create_app(
             await monitor.stop()
             await realtime.aclose()  # every WebRTC peer closed, its record finalized
             await phone.hangup_all("server_shutdown")
+            await pbx.stop("server_shutdown")
+            await calls.hangup_all("server_shutdown")  # PBX WebSocket calls included
             await simulated.aclose()
             if carrier is not simulated:
                 await carrier.aclose()
@@ -207,14 +235,18 @@ def create_app(
     app.state.live = live
     app.state.lifecycle = lifecycle
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
-    app.include_router(build_router(phone, settings.public_url))
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, Referrer-Policy on HTML pages
+    app.include_router(build_router(phone, settings.public_url, transport))
     app.include_router(agent_routes.router)
     app.include_router(call_routes.router)
     app.include_router(number_routes.router)
     app.include_router(bulk_call_routes.router)
     app.include_router(heartbeat.router)
     app.include_router(live_routes.router)
+    app.include_router(key_routes.router)
     app.include_router(dashboard_routes.router)
+    for router in pbx.routers:
+        app.include_router(router)
     realtime.install(app)
     postcall.mount(app)
 
@@ -234,3 +266,16 @@ def create_app(
         }
 
     return app
+
+
+def _organization_of(sessions: async_sessionmaker) -> OrgResolver:
+    """The organization an agent belongs to, for the stream tokens (None for an agent
+    the database does not hold, such as an in-memory directory's)."""
+
+    async def organization_of(agent_id: str) -> str | None:
+        async with sessions() as db:
+            return (
+                await db.execute(select(Agent.org_id).where(Agent.id == agent_id))
+            ).scalar_one_or_none()
+
+    return organization_of

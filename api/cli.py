@@ -3,7 +3,9 @@
 voxline serve [--host H] [--port P]
 voxline demo [--host H] [--port P]
 voxline call --agent ID --say "..." [--say "..."] [--wav FILE] [--record OUT.wav] [--url WS]
-voxline keys create [--name NAME] [--org ORG_ID | --new-org NAME]
+voxline keys create [--name NAME] [--scope read|calls|admin] [--org ORG_ID | --new-org NAME]
+voxline keys list [--org ORG_ID]
+voxline keys revoke KEY_ID
 voxline mcp   (an MCP server on stdio; VOXLINE_URL, VOXLINE_API_KEY)
 """
 
@@ -21,6 +23,7 @@ from typing import Any
 
 import uvicorn
 
+from api.keys import cli as keys_cli
 from voice_core.config import EngineSettings
 
 log = logging.getLogger("voxline")
@@ -57,14 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: start a server in this process)",
     )
     call.add_argument("--barge-in", action="store_true", help="speak over the agent's lines")
+    call.add_argument(
+        "--org",
+        default=None,
+        help="with --url: the agent's organization id (the stream token names it); the "
+        "token is signed with VOXLINE_STREAM_TOKEN_SECRET, which must be the server's",
+    )
     call.set_defaults(lines=[])
-    keys = sub.add_parser("keys", help="manage API keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create an API key (printed once)")
-    create.add_argument("--name", default="", help="a label for the key")
-    group = create.add_mutually_exclusive_group()
-    group.add_argument("--org", help="organization id (default: the first organization)")
-    group.add_argument("--new-org", metavar="NAME", help="create a new organization for the key")
+    keys_cli.add_parser(sub)
     sub.add_parser(
         "mcp",
         help="MCP server on stdio for AI assistants (VOXLINE_URL, VOXLINE_API_KEY)",
@@ -85,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "keys":
-        return asyncio.run(_keys_create(args))
+        return asyncio.run(keys_cli.run(args))
     try:
         if args.command == "demo":
             return asyncio.run(_demo(args))
@@ -143,45 +146,6 @@ class DrainingServer(uvicorn.Server):
             await lifecycle.drain(self._drain_timeout_s)
         finally:
             self.should_exit = True
-
-
-async def _keys_create(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from api.auth import create_key, create_organization
-    from api.bootstrap import ensure_defaults
-    from api.db.engine import create_engine, migrate, session_factory
-    from api.db.models import Organization
-    from api.settings import ServerSettings
-
-    settings = ServerSettings()
-    url = settings.resolved_database_url
-    await migrate(url)
-    db_engine = create_engine(url)
-    sessions = session_factory(db_engine)
-    try:
-        async with sessions() as db:
-            if args.new_org:
-                org = await create_organization(db, args.new_org)
-            elif args.org:
-                org = await db.get(Organization, args.org)
-                if org is None:
-                    print(f"voxline keys: no organization {args.org!r}", file=sys.stderr)
-                    return 2
-            else:
-                await ensure_defaults(sessions, settings.data_dir)
-                org = (
-                    (await db.execute(select(Organization).order_by(Organization.created_at)))
-                    .scalars()
-                    .first()
-                )
-            row, key = await create_key(db, org.id, args.name)
-            await db.commit()
-        print(f"organization {org.id} ({org.name})\nkey id {row.id}\n\n{key}\n")
-        print("Keep it safe: only its hash is stored; it cannot be shown again.")
-        return 0
-    finally:
-        await db_engine.dispose()
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -249,6 +213,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _call(args: argparse.Namespace) -> int:
+    from gateway.calls import new_call_id
     from gateway.simulated.callee import CalleeLine, SimulatedCallee
     from voice_core.audio.wav import read_wav
 
@@ -269,7 +234,11 @@ async def _call(args: argparse.Namespace) -> int:
 
     async with contextlib.AsyncExitStack() as stack:
         store = None
+        call_id = new_call_id()
         if args.url:
+            token = _remote_token(args, call_id)
+            if token is None:
+                return 2
             stt, tts = await asyncio.to_thread(_load_speech_models)
             url = args.url
         else:
@@ -285,7 +254,11 @@ async def _call(args: argparse.Namespace) -> int:
             stack.push_async_callback(server.stop)
             vox = app.state.voxline
             stt, tts, store, url = vox.engine.stt, vox.engine.tts, vox.store, server.media_url
-        callee = SimulatedCallee(url, lines, tts=tts, agent_id=args.agent)
+            agent_id = args.agent or vox.agents.default_agent_id
+            token = await vox.phone.mint_token(call_id, agent_id)
+        callee = SimulatedCallee(
+            url, lines, tts=tts, agent_id=args.agent, call_id=call_id, token=token
+        )
         print(f"calling {url} (call {callee.call_id}) ...", flush=True)
         try:
             report = await callee.run()
@@ -303,6 +276,23 @@ async def _call(args: argparse.Namespace) -> int:
             path = report.save_recording(args.record)
             print(f"recording (you left, agent right): {path}")
         return 0 if report.heard and not report.errors else 1
+
+
+def _remote_token(args: argparse.Namespace, call_id: str) -> str | None:
+    """A stream token for a server elsewhere, signed with its secret from the environment."""
+    from gateway.config import TransportSettings
+    from gateway.stream_tokens import StreamTokens
+
+    secret = TransportSettings().stream_token_secret
+    if secret is None or not args.agent or not args.org:
+        print(
+            "voxline call --url: needs --agent, --org and VOXLINE_STREAM_TOKEN_SECRET "
+            "(the server's) to sign the stream token",
+            file=sys.stderr,
+        )
+        return None
+    tokens = StreamTokens(secret.get_secret_value())
+    return tokens.mint(call_id=call_id, org_id=args.org, agent_id=args.agent)
 
 
 def _load_speech_models() -> tuple[Any, Any]:

@@ -52,7 +52,25 @@ class ServerSettings(BaseSettings):
     )
     campaign_tick_s: float = Field(0.5, gt=0, description="dispatcher poll interval")
     org_max_concurrent_calls: int = Field(
-        50, ge=1, description="campaign calls in flight per organization, all campaigns"
+        50,
+        ge=1,
+        description="calls in flight (queued, ringing, in progress) per organization: "
+        "dispatches beyond it get 429; campaigns dial at most this many at once",
+    )
+    # Keys and limits (api.keys).
+    api_rate_per_minute: int = Field(
+        600, ge=1, description="requests per minute per API key (a burst of as many); then 429"
+    )
+    max_call_duration_s: float = Field(
+        3600.0,
+        gt=0,
+        description="ceiling on an agent's end_call.max_duration_s: saving above it is a 422",
+    )
+    webhook_secret_overlap_s: float = Field(
+        86400.0,
+        ge=0,
+        description="after a signing-secret rotation the previous secret still signs (and "
+        "verifies) this long, so receivers can switch without dropping a delivery",
     )
     roles: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["api", "media", "dispatcher", "delivery"],

@@ -34,6 +34,7 @@ from api.server import BackgroundServer
 from api.settings import ServerSettings
 from benchmarks.stats import machine, publish, summary
 from gateway.agents import DEMO_AGENT, DEMO_AGENT_ID, InMemoryAgentDirectory
+from gateway.calls import new_call_id
 from gateway.simulated.callee import CalleeLine, CalleeReport, SimulatedCallee, synthesize
 from voice_core.config import AgentConfig, LLMConfig
 from voice_core.engine import VoiceEngine
@@ -266,8 +267,14 @@ async def run_call(
     wait_for_greeting: bool = True,
 ) -> tuple[list[dict[str, Any]], CalleeReport]:
     """One call; its turns (see ``turns_of_call``) and what the caller noticed."""
+    call_id = new_call_id()
     callee = SimulatedCallee(
-        harness.server.media_url, lines, agent_id=agent_id, wait_for_greeting=wait_for_greeting
+        harness.server.media_url,
+        lines,
+        agent_id=agent_id,
+        wait_for_greeting=wait_for_greeting,
+        call_id=call_id,
+        token=await harness.phone.mint_token(call_id, agent_id),  # as a carrier's TwiML carries
     )
     report = await callee.run()
     await harness.store.wait_final(callee.call_id, 30)

@@ -26,6 +26,28 @@ class TransportSettings(BaseSettings):
         "https://api.twilio.com", description="REST API base; a local server in tests"
     )
     twilio_from_number: str | None = Field(None, description="caller id for outbound calls")
+    twilio_verify_signatures: bool = Field(
+        True,
+        description="check X-Twilio-Signature on every Twilio webhook (needs "
+        "VOXLINE_TWILIO_AUTH_TOKEN); false is for local development only",
+    )
+
+    # Media streams (/media-stream): who may open one, and how fast it may send.
+    stream_token_secret: SecretStr | None = Field(
+        None,
+        description="HMAC key of the single-use stream tokens (at least 16 bytes); unset: a "
+        "random one per process, so a fleet must set the same value on every process",
+    )
+    stream_token_ttl_s: float = Field(
+        60.0, gt=0, le=600, description="life of a stream token (minted in the TwiML answer)"
+    )
+    media_burst_s: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="how far ahead of real time a caller's inbound audio may run; beyond "
+        "it the call ends",
+    )
 
     # WebRTC (browser widget, test-call page, WhatsApp media).
     ice_servers: list[str] = Field(
@@ -69,6 +91,25 @@ class TransportSettings(BaseSettings):
         "terminated and ends as no_answer",
     )
 
-
-# The name gateway.twilio.carrier still imports; new code says TransportSettings.
-CarrierSettings = TransportSettings
+    # PBX transports (docs/pbx.md). All off unless enabled. The WebSocket ones share the
+    # HTTP port, which may be public, so they are refused at start-up without credentials.
+    audiosocket_enabled: bool = Field(False, description="Asterisk AudioSocket TCP server")
+    audiosocket_host: str = Field(
+        "127.0.0.1",
+        description="AudioSocket has no authentication: bind it only where "
+        "just your Asterisk can reach it",
+    )
+    audiosocket_port: int = Field(9092, ge=0, le=65535)
+    audiosocket_default_agent_id: str | None = None
+    asterisk_websocket_enabled: bool = Field(False, description="Asterisk chan_websocket")
+    asterisk_websocket_username: str | None = None
+    asterisk_websocket_password: SecretStr | None = None
+    asterisk_websocket_default_agent_id: str | None = None
+    freeswitch_audio_fork_enabled: bool = Field(False, description="FreeSWITCH mod_audio_fork")
+    freeswitch_audio_fork_username: str | None = None
+    freeswitch_audio_fork_password: SecretStr | None = None
+    freeswitch_audio_fork_default_agent_id: str | None = None
+    jambonz_listen_enabled: bool = Field(False, description="jambonz listen verb")
+    jambonz_listen_username: str | None = None
+    jambonz_listen_password: SecretStr | None = None
+    jambonz_listen_default_agent_id: str | None = None

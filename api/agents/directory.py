@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from api.agents.llm_policy import agent_config
 from api.agents.models import Agent, PhoneNumber
 from api.agents.schemas import AgentSpec
+from api.postcall.policy import current_settings
 from gateway.agents import normalize_number
 from voice_core.config import AgentConfig
 
@@ -27,8 +29,12 @@ class SqlAgentDirectory:
             return AgentSpec.model_validate(row.spec), row.version
 
     async def get(self, agent_id: str) -> AgentConfig | None:
+        """None also when the agent's LLM endpoint no longer passes the egress policy
+        (the gateway ends the call as for an unknown agent)."""
         found = await self.get_spec(agent_id)
-        return found[0].to_agent_config() if found else None
+        if not found:
+            return None
+        return await agent_config(found[0], current_settings.get())
 
     async def for_number(self, number: str) -> str | None:
         async with self._sessions() as db:

@@ -14,6 +14,7 @@ from api.agents.schemas import PhoneNumberIn, PhoneNumberOut
 from api.agents.service import load_agent
 from api.auth import Principal, get_db, require_key
 from api.errors import field_error
+from gateway.agents import normalize_number
 
 router = APIRouter(prefix="/api/v1/phone-numbers", tags=["phone numbers"])
 Db = Annotated[AsyncSession, Depends(get_db)]
@@ -26,10 +27,34 @@ def _out(row: PhoneNumber) -> PhoneNumberOut:
     )
 
 
+async def owner_of(db: AsyncSession, number: str) -> str | None:
+    """The organization a number belongs to (one at most: numbers are unique)."""
+    return (
+        await db.execute(
+            select(PhoneNumber.org_id).where(PhoneNumber.number == normalize_number(number))
+        )
+    ).scalar_one_or_none()
+
+
+async def check_from_number(db: AsyncSession, org_id: str, number: str | None) -> None:
+    """A caller id given by a tenant must be one of its own numbers (422 naming the
+    field); None means the operator's default caller id."""
+    if number is not None and await owner_of(db, number) != org_id:
+        raise field_error(
+            "from_number",
+            f"{number} is not one of this organization's numbers (register it first: "
+            "POST /api/v1/phone-numbers)",
+        )
+
+
 @router.post("", status_code=201, response_model=PhoneNumberOut)
 async def add_number(body: PhoneNumberIn, db: Db, who: Auth) -> PhoneNumberOut:
     if body.agent_id:
         await load_agent(db, who.org_id, body.agent_id)
+    # One owner per number: another organization's (or a second copy of one's own)
+    # is refused. The unique index still settles a race between two registrations.
+    if await owner_of(db, body.number) is not None:
+        raise HTTPException(409, detail=f"number {body.number} is already registered")
     row = PhoneNumber(org_id=who.org_id, number=body.number, agent_id=body.agent_id)
     db.add(row)
     try:

@@ -93,10 +93,24 @@ class AgentSpec(Strict):
             self.prompt.identity = f"You are {self.name}, a helpful phone agent."
         return self
 
-    def to_agent_config(self, context: dict[str, Any] | None = None) -> AgentConfig:
-        import os
+    def to_agent_config(
+        self, context: dict[str, Any] | None = None, settings: Any = None
+    ) -> AgentConfig:
+        """The engine's config. ``settings`` (default: the serving app's) decide which
+        key variable may be read, and whether ``llm.base_url`` is the operator's own
+        endpoint (``api.agents.llm_policy``)."""
+        from api.postcall.policy import (
+            PLACEHOLDER_KEY,
+            current_settings,
+            is_operator_llm_endpoint,
+            tenant_secret,
+        )
 
+        settings = settings if settings is not None else current_settings.get()
         llm = self.llm
+        api_key = tenant_secret(llm.api_key_env, settings)
+        if api_key is None and not is_operator_llm_endpoint(llm.base_url, settings):
+            api_key = PLACEHOLDER_KEY  # the engine would fall back to the operator's key
         return AgentConfig(
             name=self.name,
             system_prompt=self.prompt.compose(),
@@ -108,7 +122,7 @@ class AgentSpec(Strict):
             llm=LLMConfig(
                 base_url=llm.base_url,
                 model=llm.model,
-                api_key=os.environ.get(llm.api_key_env) if llm.api_key_env else None,
+                api_key=api_key,
                 temperature=llm.temperature,
                 max_tokens=llm.max_tokens,
             ),

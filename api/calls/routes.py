@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.agents.phone_numbers import check_from_number
 from api.agents.service import load_agent
 from api.auth import Principal, get_db, require_key
 from api.calls.models import Call
@@ -76,6 +77,7 @@ async def load_call(db: AsyncSession, org_id: str, call_id: str) -> Call:
 async def dispatch(body: DispatchRequest, request: Request, db: Db, who: Auth) -> DispatchResponse:
     services = request.app.state.voxline
     agent = await load_agent(db, who.org_id, body.agent_id)
+    await check_from_number(db, who.org_id, body.from_number)  # only the org's own numbers
     call_id = new_call_id()
     from_number = body.from_number or services.settings_default_from or DEFAULT_FROM
     record = CallRecord(

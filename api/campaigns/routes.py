@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.agents.phone_numbers import check_from_number
 from api.agents.service import load_agent
 from api.auth import Principal, get_db, require_key
 from api.campaigns.contacts import ContactsError, ParsedContacts, parse_csv, validate_rows
@@ -140,6 +141,7 @@ async def _campaign_body(request: Request) -> CampaignCreate:
 async def create_bulk_call(request: Request, db: Db, who: Auth) -> CampaignCreated:
     body = await _campaign_body(request)
     agent = await load_agent(db, who.org_id, body.agent_id)
+    await check_from_number(db, who.org_id, body.from_number)  # only the org's own numbers
     parsed = _parse(body.contacts, body.contacts_csv, set())
     if not parsed.accepted:
         raise HTTPException(

@@ -16,7 +16,10 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from api.postcall.signing import SigningSecret
 
 
 def utcnow() -> datetime:
@@ -36,8 +39,32 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("org"))
     name: Mapped[str] = mapped_column(String(200))
     # Signs outbound webhooks (HMAC); per organization so one leak exposes one tenant.
-    webhook_secret: Mapped[str] = mapped_column(String(80))
+    _webhook_secret: Mapped[str] = mapped_column("webhook_secret", String(80))
+    # After a rotation the replaced secret signs too, until then (api.keys.service).
+    webhook_secret_previous: Mapped[str | None] = mapped_column(String(80))
+    webhook_secret_previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @hybrid_property
+    def webhook_secret(self) -> str:
+        """The current secret; during a rotation's overlap it carries the previous one
+        (``SigningSecret.previous``), so every signer adds both signatures unchanged."""
+        until = self.webhook_secret_previous_until
+        if until is not None and until.tzinfo is None:  # SQLite returns naive datetimes
+            until = until.replace(tzinfo=UTC)
+        overlap = until is not None and until > utcnow()
+        return SigningSecret(
+            self._webhook_secret, self.webhook_secret_previous if overlap else None
+        )
+
+    @webhook_secret.inplace.setter
+    def _webhook_secret_setter(self, value: str) -> None:
+        self._webhook_secret = str(value)
+
+    @webhook_secret.inplace.expression
+    @classmethod
+    def _webhook_secret_expression(cls) -> Any:
+        return cls._webhook_secret
 
 
 class ApiKey(Base):
@@ -45,6 +72,8 @@ class ApiKey(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("key"))
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200), default="")
+    # read | calls | admin (api.keys.scopes); keys made before scopes existed are admin.
+    scope: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
     prefix: Mapped[str] = mapped_column(String(16))  # shown in listings, never the key
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

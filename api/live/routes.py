@@ -7,7 +7,9 @@ Authentication, because a browser's WebSocket cannot send an Authorization heade
   (the dashboard does this). Keys are never taken from the URL: query strings end
   up in access logs.
 
-A bad or missing key gets ``{"type": "error", "detail": ...}`` and close 1008.
+A bad or missing key gets ``{"type": "error", "detail": ...}`` and close 1008; so does an
+open socket whose key is revoked (re-checked every ``KEY_RECHECK_S``) or whose scope no
+longer allows reading.
 Query parameters narrow the stream: ``call_id=<id>`` (that call's events, plus
 campaign progress) and ``types=transcript,call.status`` (those types only).
 
@@ -27,9 +29,9 @@ import logging
 import time
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
-from fastapi.security import HTTPAuthorizationCredentials
 
-from api.auth import Principal, require_key
+from api.auth import Principal, authenticate, key_is_live
+from api.keys.guard import guard_of
 from api.live import events as live_events
 from api.live.feed import CLOSE_SLOW, LiveHub, Subscription
 
@@ -39,6 +41,7 @@ router = APIRouter(tags=["live"])
 AUTH_TIMEOUT_S = 10.0  # a socket that says nothing is not a watcher
 SEND_TIMEOUT_S = 10.0  # a peer that stops reading is closed (its queue would fill anyway)
 CLOSE_POLICY = 1008
+KEY_RECHECK_S = 2.0  # a revoked key's open sockets close within this (plus one query)
 
 
 async def _authenticate(ws: WebSocket) -> Principal | None:
@@ -64,9 +67,10 @@ async def _authenticate(ws: WebSocket) -> Principal | None:
             await _refuse(ws, 'the first message must be {"type": "auth", "token": "<API key>"}')
             return None
         key = message["token"]
-    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=key.strip())
     try:
-        return await require_key(ws, credentials)  # type: ignore[arg-type]
+        who = await authenticate(ws.app.state.db_sessions, key.strip())
+        guard_of(ws.app).check(who.key_id, who.scope, "WEBSOCKET", ws.url.path, time.monotonic())
+        return who
     except HTTPException as exc:
         await _refuse(ws, str(exc.detail))
         return None
@@ -98,14 +102,18 @@ async def live(ws: WebSocket, call_id: str | None = None, types: str | None = No
                 await _send(ws, event)
         reader = asyncio.create_task(_read(ws))
         writer = asyncio.create_task(_write(ws, sub))
+        watcher = asyncio.create_task(_watch_key(ws, who))
+        tasks = (reader, writer, watcher)
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, writer):
+            for task in tasks:
                 task.cancel()
-            for task in (reader, writer):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
+            await _refuse(ws, "API key revoked")
         if sub.dropped is not None:
             with contextlib.suppress(Exception):
                 await ws.close(CLOSE_SLOW, sub.dropped[:120])
@@ -113,6 +121,16 @@ async def live(ws: WebSocket, call_id: str | None = None, types: str | None = No
         pass
     finally:
         hub.unsubscribe(sub)
+
+
+async def _watch_key(ws: WebSocket, who: Principal) -> None:
+    """Returns once the socket's key is revoked (or deleted)."""
+    sessions = ws.app.state.db_sessions
+    while True:
+        await asyncio.sleep(KEY_RECHECK_S)
+        with contextlib.suppress(Exception):  # a database blip does not drop watchers
+            if not await key_is_live(sessions, who.key_id):
+                return
 
 
 async def _send(ws: WebSocket, event: live_events.Event) -> None:

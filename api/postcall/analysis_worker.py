@@ -18,12 +18,15 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from api.agents.llm_policy import check_endpoint
 from api.agents.models import Agent, AgentVersion
 from api.agents.schemas import AgentSpec
 from api.calls.models import Call
 from api.db.models import utcnow
+from api.postcall import egress
 from api.postcall.analysis import Analyzer, Endpoint, LLMUnavailable, Variable
 from api.postcall.leases import claim_due
+from api.postcall.logsafe import safe_text
 from api.postcall.models import AnalysisJob, Delivery
 from api.settings import ServerSettings
 from voice_core.config import LLMConfig
@@ -133,13 +136,20 @@ class AnalysisWorker:
             for v in (spec.extraction if spec else [])
         ]
         await self._yield_to_live_calls()
-        llm_cfg = spec.to_agent_config().llm if spec else LLMConfig()
+        if spec is not None:
+            try:  # the agent's endpoint, checked again now (DNS may have changed)
+                await check_endpoint(spec.llm.base_url, self.settings)
+            except egress.BlockedTarget as exc:
+                await self._failed_attempt(job, f"LLM endpoint refused: {exc}")
+                return
+        # a tenant endpoint gets its own key or a placeholder, never the operator's
+        llm_cfg = spec.to_agent_config(settings=self.settings).llm if spec else LLMConfig()
         try:
             llm = self.engine.llm_for(llm_cfg)  # the agent's own endpoint, or the default
             endpoint = Endpoint(
                 base_url=llm.base_url,  # type: ignore[attr-defined]
                 model=llm.model,  # type: ignore[attr-defined]
-                api_key=llm_cfg.api_key or self.settings.llm_api_key,
+                api_key=llm_cfg.api_key or self.settings.engine.llm_api_key,
             )
             result = await self.analyzer.analyze(
                 endpoint,
@@ -204,7 +214,9 @@ class AnalysisWorker:
             if give_up:
                 await self._release_deliveries(db, job.call_id)
             await db.commit()
-        log.warning("analysis of %s failed (attempt %d): %s", job.call_id, attempts, error)
+        log.warning(
+            "analysis of %s failed (attempt %d): %s", job.call_id, attempts, safe_text(error)
+        )
         if give_up:
             self.on_done()
 

@@ -2,8 +2,10 @@
 is saved (422 naming the field: ``post_call_actions.<i>.config.<field>``).
 
 Secrets (CRM and WhatsApp tokens) are never stored in the agent: ``token_env`` names
-the environment variable that holds one, and without it the process-wide setting
-(``VOXLINE_HUBSPOT_TOKEN``, ...) is used.
+the environment variable that holds one, which must be on the operator's
+``VOXLINE_TENANT_SECRET_ENV_ALLOWLIST``; without it the process-wide setting
+(``VOXLINE_HUBSPOT_TOKEN``, ...) is used, only towards the provider's own API host
+(``api.postcall.policy``).
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal
 
-from jinja2 import TemplateError, TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from api.postcall import egress
+from api.postcall import egress, policy
 from api.postcall.payload import sample_payload, template_context
-from api.postcall.templates import compile_template
+from api.postcall.templates import DEFAULT_MAX_CHARS, DEFAULT_TIMEOUT_S, renderer
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ENV_NAME = r"^[A-Z_][A-Z0-9_]{0,63}$"
@@ -192,8 +193,13 @@ def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": kind}
 
 
-def config_errors(spec: Any) -> list[dict[str, Any]]:
-    """Every problem with the spec's post-call actions that needs no network."""
+async def config_errors(spec: Any) -> list[dict[str, Any]]:
+    """Every problem with the spec's post-call actions that needs no network. Templates
+    render against a sample call in the bounded worker (``api.postcall.templates``),
+    under the serving app's limits."""
+    settings = policy.current_settings.get()
+    timeout_s = settings.template_timeout_s if settings else DEFAULT_TIMEOUT_S
+    max_chars = settings.template_max_output_chars if settings else DEFAULT_MAX_CHARS
     errors: list[dict[str, Any]] = []
     context = template_context(sample_payload(spec.extraction, spec.name))
     for i, action in enumerate(spec.post_call_actions):
@@ -204,22 +210,49 @@ def config_errors(spec: Any) -> list[dict[str, Any]]:
             for e in exc.errors():
                 errors.append(_error(base + list(e["loc"]), e["msg"], e["type"]))
             continue
+        errors += [_error(base + loc, msg, kind) for loc, msg, kind in secret_errors(config)]
         for loc, source in config.templates():
-            try:
-                template = compile_template(source)
-            except TemplateSyntaxError as exc:
-                msg = f"template error on line {exc.lineno}: {exc.message}"
-                errors.append(_error(base + list(loc), msg, "template_syntax"))
-                continue
-            try:
-                template.render(context)
-            except TemplateError as exc:
-                msg = f"template error: {exc} (with a sample call's variables)"
+            # one at a time: a template that times out is named, and only it
+            [result] = await renderer.render_batch(
+                [source], context, timeout_s=timeout_s, max_chars=max_chars
+            )
+            if result.kind == "syntax":
+                errors.append(_error(base + list(loc), result.text, "template_syntax"))
+            elif result.kind == "render":
+                msg = f"template error: {result.text} (with a sample call's variables)"
                 errors.append(_error(base + list(loc), msg, "template_render"))
-            except Exception as exc:  # a filter on a sample value, e.g. int("text")
-                msg = f"template error: {type(exc).__name__}: {exc} (with a sample call)"
-                errors.append(_error(base + list(loc), msg, "template_render"))
+            elif result.kind != "ok":
+                msg = f"template error: {result.text} (with a sample call)"
+                errors.append(_error(base + list(loc), msg, f"template_{result.kind}"))
     return errors
+
+
+PROVIDER_OF: dict[type[ChannelConfig], tuple[str, str]] = {
+    HubSpotConfig: ("hubspot", "base_url"),
+    SalesforceConfig: ("salesforce", "instance_url"),
+    WhatsAppConfig: ("whatsapp", "base_url"),
+}
+
+
+def secret_errors(config: ChannelConfig) -> list[tuple[list[Any], str, str]]:
+    """``token_env`` must be allow-listed; a tenant URL without one would receive the
+    operator's token (``api.postcall.policy``)."""
+    if type(config) not in PROVIDER_OF:
+        return []
+    settings = policy.current_settings.get()
+    provider, url_field = PROVIDER_OF[type(config)]
+    token_env = getattr(config, "token_env", None)
+    url = getattr(config, url_field)
+    try:
+        if token_env:
+            policy.check_env(token_env, settings)
+        elif url and settings is not None:
+            policy.check_operator_token(provider, url, settings)
+        elif url:
+            raise policy.SecretRefused("a custom URL needs token_env")
+    except policy.SecretRefused as exc:
+        return [(["token_env" if token_env else url_field], str(exc), "secret")]
+    return []
 
 
 async def url_errors(spec: Any, allow_private: bool) -> list[dict[str, Any]]:
@@ -232,9 +265,7 @@ async def url_errors(spec: Any, allow_private: bool) -> list[dict[str, Any]]:
             continue
         for name, url in config.urls():
             try:
-                egress.check_literal(url, allow_private)
-                _, host, port = egress.split_url(url)
-                await egress.resolve_checked(host, port, allow_private)
+                await egress.check_url(url, allow_private)
             except egress.UnresolvedHost:
                 continue  # may be a transient DNS failure: the send-time check decides
             except egress.BlockedTarget as exc:
@@ -244,11 +275,11 @@ async def url_errors(spec: Any, allow_private: bool) -> list[dict[str, Any]]:
 
 
 async def check_post_call_actions(spec: Any) -> None:
-    """What an agent save runs: config and template errors first, then URL checks
-    (under the serving app's VOXLINE_ALLOW_PRIVATE_DELIVERY_TARGETS)."""
+    """What an agent save runs: config, secret and template errors first, then URL
+    checks (under the serving app's VOXLINE_ALLOW_PRIVATE_DELIVERY_TARGETS)."""
     from fastapi import HTTPException
 
-    errors = config_errors(spec)
+    errors = await config_errors(spec)
     if not errors:
         errors = await url_errors(spec, egress.allow_private_targets.get())
     if errors:

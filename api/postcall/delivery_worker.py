@@ -29,6 +29,7 @@ from api.db.models import Organization, utcnow
 from api.postcall.channels import registry
 from api.postcall.channels.base import DeliveryFailed, SendContext, SendResult
 from api.postcall.leases import claim_due
+from api.postcall.logsafe import safe_text
 from api.postcall.models import AnalysisJob, Delivery, DeliveryAttempt
 from api.postcall.payload import call_payload
 from api.settings import ServerSettings
@@ -217,7 +218,9 @@ class DeliveryWorker:
         elif not failure.retryable or attempt >= delivery.max_attempts:
             why = "not retryable" if not failure.retryable else f"{attempt} attempts"
             values |= {"state": "dead", "last_error": f"{failure} (dead-lettered: {why})"}
-            log.warning("delivery %s dead-lettered: %s", delivery.id, values["last_error"])
+            log.warning(
+                "delivery %s dead-lettered: %s", delivery.id, safe_text(values["last_error"])
+            )
         else:
             delay = backoff_s(attempt, self.settings, failure.retry_after_s)
             values |= {

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.calls.models import Call
+from api.postcall.template_worker import ContextVars
 
 SAMPLE_BY_TYPE: dict[str, Any] = {
     "string": "sample text",
@@ -20,15 +21,6 @@ SAMPLE_BY_TYPE: dict[str, Any] = {
     "boolean": True,
     "date": "2025-01-31",
 }
-
-
-class ContextVars(dict):  # type: ignore[type-arg]
-    """call_context as templates see it: a key a call did not carry renders as empty
-    (call_context differs per call, so the save-time check cannot know its keys,
-    and a missing first name should not dead-letter a delivery)."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
 
 
 def _iso(dt: datetime | None) -> str | None:

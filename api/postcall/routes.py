@@ -22,7 +22,7 @@ from api.postcall.channels.base import DeliveryFailed, SendContext
 from api.postcall.delivery_config import WebhookConfig
 from api.postcall.models import Delivery, DeliveryAttempt
 from api.postcall.payload import sample_payload, template_context
-from api.postcall.templates import render
+from api.postcall.templates import TemplateFailed, render
 
 router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"])
 webhooks_router = APIRouter(prefix="/api/v1/webhooks", tags=["deliveries"])
@@ -198,16 +198,23 @@ async def test_webhook(body: WebhookTest, request: Request, db: Db, who: Auth) -
     payload = sample_payload(extraction, agent_name)
     payload["event"] = "webhook.test"
     payload["delivery_id"] = f"dlv_test_{int(time.time())}"
+    settings = request.app.state.settings
     if config.payload_template is not None:
         try:
-            render(config.payload_template, template_context(payload))
-        except Exception as exc:
+            await render(
+                config.payload_template,
+                template_context(payload),
+                timeout_s=settings.template_timeout_s,
+                max_chars=settings.template_max_output_chars,
+            )
+        except TemplateFailed as exc:
             raise field_error(
                 "payload_template", f"template error: {exc}", kind="template"
             ) from exc
-    settings = request.app.state.settings
     try:
-        await egress.check_url(config.url, settings.allow_private_delivery_targets)
+        await egress.check_url(
+            config.url, settings.allow_private_delivery_targets, settings.egress_allowed_ports
+        )
     except egress.BlockedTarget as exc:
         raise field_error("url", f"refused: {exc}", kind="ssrf") from exc
     secret = (
@@ -215,6 +222,7 @@ async def test_webhook(body: WebhookTest, request: Request, db: Db, who: Auth) -
     ).scalar_one()
     postcall = request.app.state.postcall
     ctx = SendContext(postcall.deliveries.http_client(), settings, payload, secret, 1)
+    await ctx.prerender(config)
     described = webhook.describe_request(config, ctx)
     t0 = time.perf_counter()
     try:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.calls.models import Call
 from api.db.models import utcnow
-from api.postcall import egress
+from api.postcall import egress, policy
 from api.postcall.analysis_worker import AnalysisWorker, load_spec
 from api.postcall.delivery_worker import DeliveryWorker
 from api.postcall.models import AnalysisJob, Delivery
@@ -36,18 +36,23 @@ def has_conversation(call: Call) -> bool:
 
 
 class EgressPolicyMiddleware:
-    """Makes the app's allow-private setting visible to checks made while handling a
-    request (an agent save runs them deep inside the agents route)."""
+    """Makes the app's egress and tenant-secret settings visible to checks made while
+    handling a request (an agent save runs them deep inside the agents route)."""
 
     def __init__(self, app: Any, settings: ServerSettings) -> None:
         self.app = app
         self.settings = settings
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        token = egress.allow_private_targets.set(self.settings.allow_private_delivery_targets)
+        s = self.settings
+        token = egress.allow_private_targets.set(s.allow_private_delivery_targets)
+        ports = egress.allowed_ports.set(tuple(s.egress_allowed_ports))
+        current = policy.current_settings.set(s)
         try:
             await self.app(scope, receive, send)
         finally:
+            policy.current_settings.reset(current)
+            egress.allowed_ports.reset(ports)
             egress.allow_private_targets.reset(token)
 
 

@@ -4,6 +4,14 @@ The HMAC covers ``"<t>.<raw body>"`` with the organization's webhook secret, so 
 receiver can prove a request came from voxline and is recent (the timestamp is
 signed too, which defeats replaying an old request).
 
+**Rotation.** After ``POST /api/v1/org/signing-secret/rotate`` deliveries are signed
+with the new secret *and*, until the overlap ends, the previous one: the header then
+carries two signatures over the same timestamp, new first,
+``t=<t>,v1=<HMAC with new>,v1=<HMAC with previous>``. A receiver accepts the request if
+any ``v1`` matches the secret it holds, so it can switch secrets at any time during the
+overlap. The secret arrives here as a ``SigningSecret`` (a ``str`` that carries the
+previous secret while it is still valid), so callers pass it on unchanged.
+
 Receivers verify with the SDK's copy (``voxline.signing``, so they need no server
 install); ``tests/voxline/test_signing.py`` holds the two to the same wire format
 and constants: change both or neither.
@@ -21,6 +29,17 @@ EVENT_HEADER = "X-Voxline-Event"
 DEFAULT_TOLERANCE_S = 300
 
 
+class SigningSecret(str):
+    """A webhook secret; ``previous`` is the one it replaced, while both are valid."""
+
+    previous: str | None
+
+    def __new__(cls, value: str, previous: str | None = None) -> SigningSecret:
+        secret = super().__new__(cls, value)
+        secret.previous = previous or None
+        return secret
+
+
 def _mac(secret: str, timestamp: int, body: bytes) -> str:
     message = str(timestamp).encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
@@ -29,7 +48,11 @@ def _mac(secret: str, timestamp: int, body: bytes) -> str:
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     """The header value for ``body`` signed now (or at ``timestamp``)."""
     t = int(time.time()) if timestamp is None else int(timestamp)
-    return f"t={t},v1={_mac(secret, t, body)}"
+    header = f"t={t},v1={_mac(secret, t, body)}"
+    previous = getattr(secret, "previous", None)
+    if previous and previous != secret:
+        header += f",v1={_mac(previous, t, body)}"
+    return header
 
 
 def parse_header(header: str) -> tuple[int | None, list[str]]:

@@ -132,6 +132,7 @@ class SimulatedCallee:
         tts: TextToSpeech | None = None,
         agent_id: str | None = None,
         call_id: str | None = None,
+        token: str | None = None,
         extra_parameters: dict[str, str] | None = None,
         wait_for_greeting: bool = True,
         reply_timeout_s: float = 20.0,
@@ -150,9 +151,13 @@ class SimulatedCallee:
         self.max_call_s = max_call_s
         self.hang_up = hang_up
         self.call_id = call_id or "call_" + uuid.uuid4().hex[:16]
+        # The server reads call and agent from the token alone (minted for ``call_id``);
+        # they travel as parameters too, as in Twilio's TwiML, for logs.
         params = {"call_id": self.call_id, **(extra_parameters or {})}
         if agent_id:
             params["agent_id"] = agent_id
+        if token:
+            params["token"] = token
         self.parameters = params
         self.stream = CarrierStream(
             stream_sid="MZ" + uuid.uuid4().hex, call_sid="CA" + uuid.uuid4().hex

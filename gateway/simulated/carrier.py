@@ -14,6 +14,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 
 Outcome = Literal["answer", "busy", "no-answer", "failed"]
+# (call_id, agent_id) -> a stream token for that call: what a carrier gets in the TwiML.
+TokenMinter = Callable[[str, str], Awaitable[str]]
 
 DEFAULT_LINES = (
     "Hi, I would like to book a teeth cleaning next week, please.",
@@ -64,8 +67,12 @@ class SimulatedCarrier:
         contacts: dict[str, SimulatedContact] | None = None,
         no_answer_after_s: float = 1.0,
         callee_options: dict[str, Any] | None = None,
+        mint_token: TokenMinter | None = None,
     ) -> None:
+        """``mint_token`` is the server's (``PhoneGateway.mint_token``): the callee opens
+        the media stream with a token as a real carrier does."""
         self.store = store
+        self.mint_token = mint_token
         self.tts = tts
         self.media_url = media_url  # set once the server is listening
         self.contacts = dict(contacts or {})
@@ -125,13 +132,17 @@ class SimulatedCarrier:
                 return
             if not self.media_url:
                 raise RuntimeError("SimulatedCarrier.media_url is not set (server not started?)")
+            if self.mint_token is None:
+                raise RuntimeError("SimulatedCarrier.mint_token is not set: no stream token")
             options = {"barge_in_after_s": contact.barge_in_after_s, **self.callee_options}
+            # Minted on answer, as a carrier fetches its TwiML when the callee picks up.
             callee = SimulatedCallee(
                 self.media_url,
                 contact.lines,
                 tts=self.tts,
                 agent_id=agent_id,
                 call_id=call_id,
+                token=await self.mint_token(call_id, agent_id),
                 **options,
             )
             call.report = await callee.run()

@@ -17,7 +17,7 @@ import httpx
 
 from gateway.calls import TWILIO_STATUS, CallStatus, CallStore
 from gateway.carriers import CarrierError
-from gateway.config import CarrierSettings
+from gateway.config import TransportSettings
 from gateway.twilio.routes import outbound_urls
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class TwilioCarrier:
 
     def __init__(
         self,
-        settings: CarrierSettings,
+        settings: TransportSettings,
         *,
         public_url: str,
         store: CallStore,

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -22,8 +23,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.agents import AgentDirectory
 from gateway.bridge import CallBridge, TransportGateway
-from gateway.calls import CallRecord, Direction, new_call_id
+from gateway.calls import CallRecord, Direction
+from gateway.media_budget import MediaBudget
 from gateway.recording import RECORDING_RATE, StereoRecorder
+from gateway.stream_tokens import StreamClaims, StreamTokens, TokenError
 from gateway.twilio.media_stream import (
     FRAME_BYTES,
     Dtmf,
@@ -41,11 +44,24 @@ from voice_core.end_reasons import CallEnd, EndReason
 
 log = logging.getLogger(__name__)
 
-# customParameters the gateway itself reads; any others become call context.
-_RESERVED_PARAMS = {"agent_id", "call_id"}
+# customParameters the gateway itself reads (the token), or that only a token may say
+# (call, agent): never call context. Others are context only if the token allows it.
+_RESERVED_PARAMS = {"agent_id", "call_id", "org_id", "token"}
+TOKEN_PARAM = "token"
+# The organization of calls when the agent directory knows none (in-memory directories).
+LOCAL_ORG = "local"
+# The recorder keeps this much beyond the agent's duration cap (goodbye, drain).
+_RECORDING_SLACK_S = 10.0
 # WebSocket close codes (RFC 6455): 1000 normal, 1008 policy violation (bad messages).
 _CLOSE_NORMAL = 1000
 _CLOSE_PROTOCOL = 1008
+
+
+OrgResolver = Callable[[str], Awaitable[str | None]]
+
+
+async def _no_organizations(agent_id: str) -> str | None:
+    return None
 
 
 @dataclass(kw_only=True)
@@ -62,6 +78,11 @@ class PhoneGateway(TransportGateway):
       blocks sends; past this the call is ended.
     - ``drain_timeout_s`` (shared): the agent's last words are in the carrier's
       buffer; this long at most for their mark to come back.
+    - ``media_burst_s``: how far a caller's audio may run ahead of the wall clock
+      (carrier batching, network jitter); beyond it the caller is not a live line.
+
+    ``tokens`` opens streams (``mint_token`` for whoever hands a carrier the stream);
+    ``organization_of`` says which organization an agent belongs to.
     """
 
     transport: ClassVar[str] = "phone"
@@ -71,6 +92,21 @@ class PhoneGateway(TransportGateway):
     start_timeout_s: float = 10.0
     idle_timeout_s: float = 10.0
     send_timeout_s: float = 5.0
+    media_burst_s: float = 2.0
+    tokens: StreamTokens = field(default_factory=StreamTokens.random)
+    organization_of: OrgResolver = _no_organizations
+
+    async def org_of(self, agent_id: str) -> str:
+        return await self.organization_of(agent_id) or LOCAL_ORG
+
+    async def mint_token(
+        self, call_id: str, agent_id: str, *, pass_parameters: bool = False
+    ) -> str:
+        """A single-use token that opens the media stream of ``call_id`` with ``agent_id``."""
+        org_id = await self.org_of(agent_id)
+        return self.tokens.mint(
+            call_id=call_id, org_id=org_id, agent_id=agent_id, pass_parameters=pass_parameters
+        )
 
     async def handle(self, websocket: WebSocket) -> None:
         if not self.accepting:
@@ -103,6 +139,8 @@ class PhoneCall:
         self._down = StreamResampler(16000, RECORDING_RATE)
         self._down_framer = Framer(FRAME_BYTES)
         self._closed = False
+        self._budget = MediaBudget()
+        self._record_cap = 0  # recorder samples per side; set from the agent's duration cap
 
     @property
     def call_id(self) -> str | None:
@@ -110,7 +148,11 @@ class PhoneCall:
 
     async def run(self) -> None:
         await self.ws.accept()
-        await self.bridge.run(self._serve)
+        admitted = await self._admit()
+        if admitted is None:
+            return  # refused: nothing loaded, nothing written
+        start, claims = admitted
+        await self.bridge.run(lambda: self._serve(start, claims))
 
     async def hangup(self, reason: CallEnd | EndReason | str) -> None:
         """End the call from our side (control plane, shutdown); see ``CallBridge.hangup``."""
@@ -118,13 +160,55 @@ class PhoneCall:
 
     # ---------------------------------------------------------------- the call
 
-    async def _serve(self) -> None:
-        while self.proto.start is None:
-            for event in await self._receive(self.gw.start_timeout_s, "start"):
+    async def _admit(self) -> tuple[Start, StreamClaims] | None:
+        """Read up to ``start`` and check its token, before the bridge (which writes a
+        record of every call it runs) sees the stream. Anything wrong closes it, 1008."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.gw.start_timeout_s
+        while True:
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), deadline - loop.time())
+            except TimeoutError:
+                return await self._refuse(f"no 'start' within {self.gw.start_timeout_s:g} s")
+            except (WebSocketDisconnect, RuntimeError):
+                message = {"type": "websocket.disconnect"}
+            if message["type"] == "websocket.disconnect":
+                self._closed = True
+                log.info("media stream closed before 'start'")
+                return None
+            try:
+                if message.get("text") is not None:
+                    events = self.proto.receive_text(message["text"])
+                else:
+                    events = self.proto.receive_bytes(message.get("bytes") or b"")
+            except ProtocolError as exc:
+                return await self._refuse(exc.message)
+            for event in events:
                 if isinstance(event, Start):
-                    await self._begin(event)
-            if self.bridge.ended:
-                return
+                    return await self._check_token(event)
+
+    async def _check_token(self, start: Start) -> tuple[Start, StreamClaims] | None:
+        try:
+            claims = self.gw.tokens.redeem(start.custom_parameters.get(TOKEN_PARAM))
+        except TokenError as exc:
+            return await self._refuse(exc.reason)
+        if await self.gw.org_of(claims.agent_id) != claims.org_id:
+            return await self._refuse("stream token: the agent is not in its organization")
+        if claims.call_id in self.gw.calls:
+            return await self._refuse("the call already has a media stream")
+        return start, claims
+
+    async def _refuse(self, reason: str) -> None:
+        log.warning("media stream refused: %s", reason)
+        self._closed = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(_CLOSE_PROTOCOL, reason[:120]), 2.0)
+        return None
+
+    async def _serve(self, start: Start, claims: StreamClaims) -> None:
+        await self._begin(start, claims)
+        if self.bridge.ended:
+            return
         reader = asyncio.create_task(self._read_loop(), name=f"{self.call_id}:ws-read")
         writer = asyncio.create_task(self.bridge.pump(self), name=f"{self.call_id}:ws-write")
         try:
@@ -166,17 +250,14 @@ class PhoneCall:
             end(EndReason.PROTOCOL_ERROR, exc.message)
             return []
 
-    async def _begin(self, start: Start) -> None:
-        bridge, store, params = self.bridge, self.gw.store, start.custom_parameters
-        call_id = params.get("call_id") or new_call_id()
+    async def _begin(self, start: Start, claims: StreamClaims) -> None:
+        """Bind the stream to the call its token names; nothing of the caller's own
+        parameters names the call or the agent."""
+        bridge, store = self.bridge, self.gw.store
+        call_id, agent_id = claims.call_id, claims.agent_id
         bridge.call_id = call_id
         record = await store.get(call_id)
-        agent_id = (
-            params.get("agent_id")
-            or (record.agent_id if record else None)
-            or self.gw.agents.default_agent_id
-        )
-        agent = await self.gw.agents.get(agent_id) if agent_id else None
+        agent = await self.gw.agents.get(agent_id)
         if record is None:
             record = await store.create(
                 CallRecord(
@@ -203,12 +284,24 @@ class PhoneCall:
             bridge.end_with(EndReason.UNKNOWN_AGENT, repr(agent_id))
             return
         context = {**record.context}
-        context.update({k: v for k, v in params.items() if k not in _RESERVED_PARAMS})
+        if claims.pass_parameters:
+            params = start.custom_parameters
+            context.update({k: v for k, v in params.items() if k not in _RESERVED_PARAMS})
         # The recording's timeline starts with the stream: carrier timestamps count from here.
         bridge.recorder = StereoRecorder()
+        self._record_cap = round(
+            (agent.end_call.max_duration_s + _RECORDING_SLACK_S) * RECORDING_RATE
+        )
+        self._budget = MediaBudget(self.gw.media_burst_s)
         bridge.register(call_id)
         await bridge.start_session(agent, context)
-        log.info("call %s: stream %s started, agent %s", call_id, start.stream_sid, agent_id)
+        log.info(
+            "call %s: stream %s started, agent %s, organization %s",
+            call_id,
+            start.stream_sid,
+            agent_id,
+            claims.org_id,
+        )
 
     # ---------------------------------------------------------------- caller side
 
@@ -230,8 +323,17 @@ class PhoneCall:
     def _on_caller_audio(self, media: Media) -> None:
         session = self.bridge.session
         assert session is not None
+        if not self._budget.take(len(media.payload) / RECORDING_RATE):
+            self._protocol_error = True
+            self.bridge.end_with(
+                EndReason.PROTOCOL_ERROR,
+                f"media faster than real time ({self._budget.ahead_s:.1f} s ahead, "
+                f"{self.gw.media_burst_s:g} s allowed)",
+            )
+            raise _CallOver
         pcm8 = mulaw.decode(media.payload)
-        self.bridge.recorder.add_caller(pcm8, media.timestamp)
+        if self.bridge.recorder.caller.cursor < self._record_cap:
+            self.bridge.recorder.add_caller(pcm8, media.timestamp)
         for frame in self._up_framer.push(self._up.push(pcm8)):
             session.push_audio(frame)
 
@@ -276,7 +378,8 @@ class PhoneCall:
         await self._marks_drained.wait()
 
     async def _send_agent_frame(self, frame: np.ndarray) -> None:
-        self.bridge.recorder.add_agent(frame)
+        if self.bridge.recorder.agent.cursor < self._record_cap:
+            self.bridge.recorder.add_agent(frame)
         self._unmarked_s += frame.size / RECORDING_RATE
         for message in self.proto.media(mulaw.encode(frame)):
             await self._send(message)

@@ -1,7 +1,10 @@
 """HTTP and WebSocket endpoints a carrier calls: media stream, voice webhook, status callback.
 
-The voice webhook and status callback are form-encoded like Twilio's. Bad or
-missing fields get a 4xx whose JSON body names the field.
+The voice webhook and status callback are form-encoded like Twilio's and signed by
+Twilio (``X-Twilio-Signature``): a request without a valid signature gets 403 and
+changes nothing. Bad or missing fields get a 4xx whose JSON body names the field.
+The TwiML answer carries a single-use stream token, the only thing that opens the
+media stream.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 
 from gateway.calls import TWILIO_STATUS, CallRecord, CallStatus, Direction, new_call_id
 from gateway.carriers import carrier_reason
+from gateway.config import TransportSettings
+from gateway.stream_tokens import valid_id
 from gateway.twilio import twiml
-from gateway.twilio.phone_call import PhoneGateway
+from gateway.twilio.phone_call import TOKEN_PARAM, PhoneGateway
+from gateway.twilio.signature import SIGNATURE_HEADER, valid_twilio_signature
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ def _error(status: int, field: str, message: str) -> HTTPException:
     return HTTPException(status, detail={"field": field, "error": message})
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form_items(request: Request) -> list[tuple[str, str]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise _error(
@@ -57,9 +63,60 @@ async def _form(request: Request) -> dict[str, str]:
     if len(body) > _MAX_FORM_BYTES:
         raise _error(413, "body", f"form body over {_MAX_FORM_BYTES} bytes")
     try:
-        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         raise _error(400, "body", "form body is not UTF-8") from None
+
+
+class WebhookSignatures:
+    """Checks Twilio's signature on a webhook, over the URL Twilio called: the configured
+    public URL (behind a proxy the request's own host is the proxy's view) plus the
+    path and query string."""
+
+    def __init__(self, settings: TransportSettings, public_url: str | None) -> None:
+        token = settings.twilio_auth_token
+        self.auth_token = token.get_secret_value() if token is not None else None
+        self.verify = settings.twilio_verify_signatures
+        self.public_url = public_url
+        if not self.verify:
+            log.warning(
+                "VOXLINE_TWILIO_VERIFY_SIGNATURES=false: Twilio webhooks are accepted unsigned; "
+                "anyone who reaches this server can forge calls (development only)"
+            )
+        elif not self.auth_token:
+            log.warning(
+                "VOXLINE_TWILIO_AUTH_TOKEN is not set: Twilio webhooks cannot be verified and "
+                "are refused (403)"
+            )
+
+    def url_of(self, request: Request) -> str:
+        url = http_base(self.public_url, request) + request.url.path
+        return url + ("?" + request.url.query if request.url.query else "")
+
+    def check(self, request: Request, items: list[tuple[str, str]]) -> None:
+        if not self.verify:
+            return
+        if not self.auth_token:
+            log.warning("Twilio webhook %s refused: no auth token configured", request.url.path)
+            raise _error(403, SIGNATURE_HEADER, "signature cannot be verified")
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not valid_twilio_signature(self.auth_token, self.url_of(request), items, signature):
+            why = "missing" if not signature else "does not match"
+            log.warning("Twilio webhook %s refused: signature %s", request.url.path, why)
+            raise _error(403, SIGNATURE_HEADER, f"signature {why}")
+
+
+async def _signed_form(request: Request, signatures: WebhookSignatures) -> dict[str, str]:
+    items = await _form_items(request)
+    signatures.check(request, items)
+    return dict(items)
+
+
+def _query_call_id(request: Request) -> str | None:
+    call_id = request.query_params.get("call_id")
+    if call_id is not None and not valid_id(call_id):
+        raise _error(400, "call_id", "not a valid call id")
+    return call_id
 
 
 def _required(form: dict[str, str], name: str) -> str:
@@ -69,9 +126,12 @@ def _required(form: dict[str, str], name: str) -> str:
     return value
 
 
-def build_router(gateway: PhoneGateway, public_url: str | None) -> APIRouter:
+def build_router(
+    gateway: PhoneGateway, public_url: str | None, settings: TransportSettings
+) -> APIRouter:
     router = APIRouter()
     store, agents = gateway.store, gateway.agents
+    signatures = WebhookSignatures(settings, public_url)
 
     @router.websocket(MEDIA_STREAM_PATH)
     async def media_stream(websocket: WebSocket) -> None:
@@ -84,11 +144,11 @@ def build_router(gateway: PhoneGateway, public_url: str | None) -> APIRouter:
         Outbound calls we placed come back here with ``?call_id=``: their agent is
         already on the record.
         """
-        form = await _form(request)
+        form = await _signed_form(request, signatures)
         call_sid = _required(form, "CallSid")
         to_number = _required(form, "To")
         from_number = form.get("From", "")
-        call_id = request.query_params.get("call_id")
+        call_id = _query_call_id(request)
         if call_id:
             record = await store.get(call_id)
             if record is None:
@@ -118,18 +178,21 @@ def build_router(gateway: PhoneGateway, public_url: str | None) -> APIRouter:
         if record.agent_id is None:
             raise _error(409, "call_id", f"call {record.id} has no agent")
         stream_url = websocket_base(public_url, request) + MEDIA_STREAM_PATH
-        body = twiml.connect_stream(stream_url, {"agent_id": record.agent_id, "call_id": record.id})
+        token = await gateway.mint_token(record.id, record.agent_id)
+        # agent_id and call_id are for the carrier's logs; the stream reads only the token.
+        parameters = {"agent_id": record.agent_id, "call_id": record.id, TOKEN_PARAM: token}
+        body = twiml.connect_stream(stream_url, parameters)
         return Response(body, media_type="application/xml")
 
     @router.post("/twilio/status", tags=["twilio"])
     async def status_callback(request: Request) -> dict[str, object]:
-        form = await _form(request)
+        form = await _signed_form(request, signatures)
         call_sid = _required(form, "CallSid")
         raw_status = _required(form, "CallStatus")
         status = TWILIO_STATUS.get(raw_status)
         if status is None:
             raise _error(400, "CallStatus", f"unknown status {raw_status!r}")
-        call_id = request.query_params.get("call_id")
+        call_id = _query_call_id(request)
         record = await store.get(call_id) if call_id else await store.find_by_carrier_id(call_sid)
         if record is None:
             raise _error(404, "CallSid", f"no call for CallSid {call_sid!r}")

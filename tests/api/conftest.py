@@ -20,6 +20,7 @@ from api.server import BackgroundServer
 from api.settings import ServerSettings
 
 PG_ADMIN_URL = os.environ.get("VOXLINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TWILIO_AUTH_TOKEN = "test-twilio-auth-token"
 
 
 async def _pg_create_database() -> str | None:
@@ -87,6 +88,7 @@ async def running(engine, database_url, tmp_path_factory) -> AsyncIterator[Runni
         database_url=database_url,
         heartbeat_interval_s=3600,  # tests beat on demand
         campaign_tick_s=0.2,
+        twilio_auth_token=TWILIO_AUTH_TOKEN,  # carrier webhooks are checked against it
     )
     app = create_app(settings, engine)
     server = BackgroundServer(app)

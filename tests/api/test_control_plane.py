@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from api.auth import create_key, create_organization
+from gateway.twilio.signature import twilio_signature
+from tests.api.conftest import TWILIO_AUTH_TOKEN
 
 AGENT = {
     "name": "Test clinic",
@@ -247,15 +249,16 @@ async def test_phone_numbers_route_inbound_calls_to_their_agent(api, running) ->
         await api.post("/api/v1/phone-numbers", json={"number": "+15550146000"})
     ).status_code == 409
     assert (await api.post("/api/v1/phone-numbers", json={"number": "12"})).status_code == 422
-    twiml = await api.post(
-        "/twilio/voice",
-        data={
-            "CallSid": "CA" + "1" * 32,
-            "From": "+15550009999",
-            "To": "+15550146000",
-            "AccountSid": "AC" + "2" * 32,
-        },
-    )
+    form = {
+        "CallSid": "CA" + "1" * 32,
+        "From": "+15550009999",
+        "To": "+15550146000",
+        "AccountSid": "AC" + "2" * 32,
+    }
+    # Signed as Twilio signs (no public URL configured: the request's own URL).
+    url = f"{running.base_url}/twilio/voice"
+    signature = twilio_signature(TWILIO_AUTH_TOKEN, url, form.items())
+    twiml = await api.post("/twilio/voice", data=form, headers={"X-Twilio-Signature": signature})
     assert twiml.status_code == 200
     assert f'value="{agent["id"]}"' in twiml.text
 

@@ -13,11 +13,14 @@ from api.app import Voxline, create_app
 from api.server import BackgroundServer
 from api.settings import ServerSettings
 from gateway.agents import DEMO_NUMBER, InMemoryAgentDirectory
+from gateway.twilio.signature import SIGNATURE_HEADER, twilio_signature
 from voice_core.config import AgentConfig, EndCallConfig, EngineSettings, LLMConfig
 from voice_core.engine import VoiceEngine
 
 QUICK_AGENT_ID = "quick"
 QUICK_WELCOME = "Hello, you have reached the garden centre. How can I help?"
+PUBLIC_URL = "https://voice.example.test"
+TWILIO_AUTH_TOKEN = "test-twilio-auth-token"
 TALKER_AGENT_ID = "talker"
 TALKER_WELCOME = (
     "Welcome to the city library information line. Our opening hours are nine in the "
@@ -50,6 +53,20 @@ class LiveServer:
     def base_url(self) -> str:
         return self.server.base_url
 
+    async def token(self, call_id: str, agent_id: str = QUICK_AGENT_ID) -> str:
+        """A stream token for ``call_id``, minted as the TwiML answer mints it."""
+        return await self.vox.phone.mint_token(call_id, agent_id)
+
+    async def start_params(self, call_id: str, agent_id: str = QUICK_AGENT_ID) -> dict[str, str]:
+        """``start.customParameters`` as a carrier sends them back from our TwiML."""
+        token = await self.token(call_id, agent_id)
+        return {"agent_id": agent_id, "call_id": call_id, "token": token}
+
+
+def twilio_headers(path: str, form: dict[str, str]) -> dict[str, str]:
+    """``X-Twilio-Signature`` for a webhook to ``path`` (with its query) at the public URL."""
+    return {SIGNATURE_HEADER: twilio_signature(TWILIO_AUTH_TOKEN, PUBLIC_URL + path, form.items())}
+
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def engine() -> VoiceEngine:
@@ -68,7 +85,9 @@ async def live(
     agents.add(TALKER_AGENT_ID, _agent(TALKER_WELCOME))
     assert await agents.for_number(DEMO_NUMBER) is not None
     app = create_app(
-        ServerSettings(data_dir=str(data_dir), public_url="https://voice.example.test"),
+        ServerSettings(
+            data_dir=str(data_dir), public_url=PUBLIC_URL, twilio_auth_token=TWILIO_AUTH_TOKEN
+        ),
         engine,
         agents=agents,
     )

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from api.postcall import egress
+from api.postcall import egress, policy
+from api.postcall.delivery_config import ChannelConfig
 from api.postcall.payload import template_context
-from api.postcall.templates import render
+from api.postcall.templates import Rendered, renderer
 from api.settings import ServerSettings
 
 EXCERPT_CHARS = 500
@@ -52,24 +52,52 @@ class SendContext:
     secret: str  # the organization's webhook secret
     attempt: int
 
+    # source -> its output, filled by ``prerender`` off the event loop before ``send``
+    rendered: dict[str, Rendered] = field(default_factory=dict)
+
     @property
     def allow_private(self) -> bool:
         return self.settings.allow_private_delivery_targets
 
     @property
+    def ports(self) -> list[int]:
+        return self.settings.egress_allowed_ports
+
+    @property
     def timeout_s(self) -> float:
         return self.settings.delivery_timeout_s
 
-    def render(self, source: str) -> str:
-        try:
-            return render(source, template_context(self.payload))
-        except Exception as exc:  # template errors never heal by retrying
-            raise DeliveryFailed(
-                f"template error: {type(exc).__name__}: {exc}", retryable=False
-            ) from exc
+    async def prerender(self, config: ChannelConfig) -> None:
+        """Render every template of ``config`` in the bounded worker (one round trip)."""
+        sources = [s for _, s in config.templates() if s not in self.rendered]
+        results = await renderer.render_batch(
+            sources,
+            template_context(self.payload),
+            timeout_s=self.settings.template_timeout_s,
+            max_chars=self.settings.template_max_output_chars,
+        )
+        self.rendered.update(zip(sources, results, strict=True))
 
-    def token(self, env_name: str | None, default: str | None, what: str) -> str:
-        value = os.environ.get(env_name) if env_name else default
+    def render(self, source: str) -> str:
+        result = self.rendered.get(source)
+        if result is None:  # a template never rendered in-process: it would be unbounded
+            raise DeliveryFailed("template error: not prepared before sending", retryable=False)
+        if result.kind != "ok":  # template errors never heal by retrying
+            raise DeliveryFailed(f"template error: {result.text}", retryable=False)
+        return result.text
+
+    def token(
+        self, env_name: str | None, default: str | None, what: str, *, provider: str, url: str
+    ) -> str:
+        """The tenant's allow-listed token, or the operator's only towards its provider."""
+        try:
+            if env_name:
+                policy.check_env(env_name, self.settings)
+            else:
+                policy.check_operator_token(provider, url, self.settings)
+        except policy.SecretRefused as exc:
+            raise DeliveryFailed(f"{what}: {exc}", retryable=False) from exc
+        value = policy.tenant_secret(env_name, self.settings) if env_name else default
         if not value:
             where = f"environment variable {env_name}" if env_name else f"the {what} setting"
             raise DeliveryFailed(f"no {what} token: {where} is not set", retryable=False)
@@ -112,6 +140,7 @@ async def http_call(
             method,
             url,
             allow_private=ctx.allow_private,
+            ports=ctx.ports,
             headers=all_headers,
             timeout=ctx.timeout_s,
             **kwargs,

@@ -54,8 +54,10 @@ def call_properties(config: HubSpotConfig, ctx: SendContext) -> dict[str, Any]:
 
 
 async def send(config: HubSpotConfig, ctx: SendContext) -> SendResult:
-    token = ctx.token(config.token_env, ctx.settings.hubspot_token, "HubSpot")
     base = (config.base_url or ctx.settings.hubspot_base_url).rstrip("/")
+    token = ctx.token(
+        config.token_env, ctx.settings.hubspot_token, "HubSpot", provider="hubspot", url=base
+    )
     auth = {"Authorization": f"Bearer {token}"}
     phone = ctx.payload["contact_number"]
     properties = {k: ctx.render(v) for k, v in config.contact_properties.items()}

@@ -20,4 +20,6 @@ SENDERS: dict[str, Callable[[Any, SendContext], Awaitable[SendResult]]] = {
 
 
 async def send(channel: str, config: dict[str, Any], ctx: SendContext) -> SendResult:
-    return await SENDERS[channel](parse_config(channel, config), ctx)
+    parsed = parse_config(channel, config)
+    await ctx.prerender(parsed)  # templates render bounded, off the event loop
+    return await SENDERS[channel](parsed, ctx)

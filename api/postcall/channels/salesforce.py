@@ -50,7 +50,9 @@ async def send(config: SalesforceConfig, ctx: SendContext) -> SendResult:
     instance = config.instance_url or s.salesforce_instance_url
     if not instance:
         raise DeliveryFailed("salesforce: no instance_url configured", retryable=False)
-    token = ctx.token(config.token_env, s.salesforce_token, "Salesforce")
+    token = ctx.token(
+        config.token_env, s.salesforce_token, "Salesforce", provider="salesforce", url=instance
+    )
     base = f"{instance.rstrip('/')}/services/data/{config.api_version or s.salesforce_api_version}"
     auth = {"Authorization": f"Bearer {token}"}
     phone = ctx.payload["contact_number"]

@@ -51,13 +51,15 @@ def message_body(config: WhatsAppConfig, ctx: SendContext) -> dict[str, Any]:
 
 
 async def send(config: WhatsAppConfig, ctx: SendContext) -> SendResult:
-    s = ctx.settings
-    phone_number_id = config.phone_number_id or s.whatsapp_phone_number_id
+    t = ctx.settings.transport
+    phone_number_id = config.phone_number_id or t.whatsapp_phone_number_id
     if not phone_number_id:
         raise DeliveryFailed("whatsapp: no phone_number_id configured", retryable=False)
-    token = ctx.token(config.token_env, s.whatsapp_access_token, "WhatsApp")
-    base = (config.base_url or s.whatsapp_graph_base_url).rstrip("/")
-    version = config.api_version or s.whatsapp_graph_version
+    base = (config.base_url or t.whatsapp_graph_base_url).rstrip("/")
+    token = ctx.token(
+        config.token_env, t.whatsapp_access_token, "WhatsApp", provider="whatsapp", url=base
+    )
+    version = config.api_version or t.whatsapp_graph_version
     response = await http_call(
         ctx,
         "POST",

@@ -37,6 +37,7 @@ def delivery_settings(running) -> None:
     (the workers read them at use time)."""
     s = running.app.state.settings
     s.allow_private_delivery_targets = True
+    s.tenant_secret_env_allowlist = ["TEST_HUBSPOT_TOKEN", "TEST_SF_TOKEN", "TEST_WA_TOKEN"]
     s.delivery_backoff_base_s = 0.05
     s.delivery_backoff_max_s = 0.3
     s.delivery_max_attempts = 5

@@ -111,6 +111,8 @@ async def test_barge_in_clears_the_agents_audio_and_stops_media(live: LiveServer
         [interruption],
         tts=live.vox.engine.tts,
         agent_id=TALKER_AGENT_ID,
+        call_id="call_barge_in",
+        token=await live.token("call_barge_in", TALKER_AGENT_ID),
         barge_in_after_s=1.5,
     )
     report = await callee.run()
@@ -160,10 +162,6 @@ async def records_ending_with(live: LiveServer, fragment: str) -> list[CallRecor
     return [r for r in await live.vox.store.list() if fragment in (r.end_reason or "")]
 
 
-def start_params(call_id: str) -> dict[str, str]:
-    return {"agent_id": QUICK_AGENT_ID, "call_id": call_id}
-
-
 async def test_each_bad_input_ends_only_its_own_call(
     live: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -175,6 +173,8 @@ async def test_each_bad_input_ends_only_its_own_call(
         ["Hello, do you deliver to the city centre?"],
         tts=tts,
         agent_id=QUICK_AGENT_ID,
+        call_id="call_good",
+        token=await live.token("call_good"),
     )
     good_task = asyncio.create_task(good.run())
 
@@ -190,7 +190,7 @@ async def test_each_bad_input_ends_only_its_own_call(
     ) -> Callable[..., Awaitable[None]]:
         async def script(ws: websockets.ClientConnection, stream: CarrierStream) -> None:
             await ws.send(stream.connected())
-            await ws.send(stream.start(start_params(call_id)))
+            await ws.send(stream.start(await live.start_params(call_id)))
             for make in after:
                 await ws.send(make(stream))
 
@@ -204,7 +204,9 @@ async def test_each_bad_input_ends_only_its_own_call(
 
         return make
 
-    # Before 'start': the call is unidentified, so the attempt gets its own failed record.
+    # Before 'start' (and its token) nothing identifies the call: the stream is refused
+    # and no record is written for the attempt.
+    before = len(await live.vox.store.list())
     code, reason = await raw_call(live, await send("hello, not json"))
     assert code == 1008 and "not JSON" in reason
     code, reason = await raw_call(live, await send('{"event": "start"}'))
@@ -215,8 +217,8 @@ async def test_each_bad_input_ends_only_its_own_call(
     code, reason = await raw_call(live, await send(stream0.media(b"\xff" * 160, 0)))
     assert code == 1008 and "'media' before 'start'" in reason
     for fragment in ("not JSON", "'stop' before 'start'", "'media' before 'start'"):
-        [record] = await records_ending_with(live, fragment)
-        assert record.status == CallStatus.FAILED
+        assert await records_ending_with(live, fragment) == []
+    assert len(await live.vox.store.list()) == before
 
     # After 'start': the named call record ends failed with the reason.
     cases = {
@@ -236,7 +238,7 @@ async def test_each_bad_input_ends_only_its_own_call(
 
             async def script(ws: websockets.ClientConnection, stream: CarrierStream) -> None:
                 await ws.send(
-                    stream.start({"agent_id": "no-such-agent", "call_id": "call_bad_agent"})
+                    stream.start(await live.start_params("call_bad_agent", "no-such-agent"))
                 )
 
         code, reason = await raw_call(live, script)
@@ -248,7 +250,7 @@ async def test_each_bad_input_ends_only_its_own_call(
     # A caller who hangs up mid-sentence (socket gone, no 'stop').
     async def mid_sentence(ws: websockets.ClientConnection, stream: CarrierStream) -> None:
         await ws.send(stream.connected())
-        await ws.send(stream.start(start_params("call_cut_off")))
+        await ws.send(stream.start(await live.start_params("call_cut_off")))
         for k, frame in enumerate(speech[: len(speech) // 2]):
             await ws.send(stream.media(frame, k * 20))
             await asyncio.sleep(0.02)
@@ -263,7 +265,7 @@ async def test_each_bad_input_ends_only_its_own_call(
     # A half-open socket that says nothing after 'start' is timed out.
     async def silent(ws: websockets.ClientConnection, stream: CarrierStream) -> None:
         await ws.send(stream.connected())
-        await ws.send(stream.start(start_params("call_silent")))
+        await ws.send(stream.start(await live.start_params("call_silent")))
 
     code, _ = await raw_call(live, silent)
     record = await final_record(live, "call_silent")

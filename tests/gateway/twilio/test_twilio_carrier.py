@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from api.server import BackgroundServer
 from gateway.calls import CallRecord, CallStatus, Direction, InMemoryCallStore
 from gateway.carriers import CarrierError
-from gateway.config import CarrierSettings
+from gateway.config import TransportSettings
 from gateway.twilio.carrier import TwilioCarrier
 
 ACCOUNT = "AC" + "a1" * 16
@@ -89,7 +89,7 @@ async def carrier_and_store(
 ) -> tuple[TwilioCarrier, InMemoryCallStore]:
     store = InMemoryCallStore()
     await store.create(CallRecord(id="call_tw_1", agent_id="quick", direction=Direction.OUTBOUND))
-    settings = CarrierSettings(
+    settings = TransportSettings(
         carrier="twilio",
         twilio_account_sid=ACCOUNT,
         twilio_auth_token=SecretStr(token),
@@ -172,7 +172,7 @@ async def test_an_unreachable_api_is_a_carrier_error() -> None:
 def test_missing_credentials_or_public_url_are_refused_up_front() -> None:
     store = InMemoryCallStore()
     with pytest.raises(CarrierError, match="ACCOUNT_SID"):
-        TwilioCarrier(CarrierSettings(carrier="twilio"), public_url=PUBLIC, store=store)
-    settings = CarrierSettings(twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr(TOKEN))
+        TwilioCarrier(TransportSettings(carrier="twilio"), public_url=PUBLIC, store=store)
+    settings = TransportSettings(twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr(TOKEN))
     with pytest.raises(CarrierError, match="PUBLIC_URL"):
         TwilioCarrier(settings, public_url="", store=store)

@@ -8,7 +8,12 @@ import httpx
 
 from gateway.agents import DEMO_AGENT_ID
 from gateway.calls import CallRecord, CallStatus, Direction
-from tests.gateway.conftest import QUICK_AGENT_ID, LiveServer
+from tests.gateway.conftest import QUICK_AGENT_ID, LiveServer, twilio_headers
+
+
+async def post(http: httpx.AsyncClient, path: str, data: dict[str, str]) -> httpx.Response:
+    """A webhook as Twilio sends it: form-encoded and signed."""
+    return await http.post(path, data=data, headers=twilio_headers(path, data))
 
 
 def voice_form(call_sid: str, to: str = "+15550001111") -> dict[str, str]:
@@ -27,7 +32,7 @@ async def test_inbound_call_is_answered_with_a_stream_to_the_numbers_agent(
     live: LiveServer,
 ) -> None:
     async with httpx.AsyncClient(base_url=live.base_url) as http:
-        response = await http.post("/twilio/voice", data=voice_form("CA-inbound-1"))
+        response = await post(http, "/twilio/voice", voice_form("CA-inbound-1"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     root = ET.fromstring(response.text)
@@ -40,6 +45,8 @@ async def test_inbound_call_is_answered_with_a_stream_to_the_numbers_agent(
     assert stream.get("url") == "wss://voice.example.test/media-stream"
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
     assert params["agent_id"] == QUICK_AGENT_ID
+    claims = live.vox.phone.tokens.verify(params["token"])
+    assert (claims.call_id, claims.agent_id) == (params["call_id"], QUICK_AGENT_ID)
     record = await live.vox.store.get(params["call_id"] or "")
     assert record is not None
     assert record.direction == Direction.INBOUND and record.status == CallStatus.RINGING
@@ -49,7 +56,7 @@ async def test_inbound_call_is_answered_with_a_stream_to_the_numbers_agent(
 
 async def test_unmapped_number_reaches_the_default_agent(live: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live.base_url) as http:
-        response = await http.post("/twilio/voice", data=voice_form("CA-2", to="+4420700000"))
+        response = await post(http, "/twilio/voice", voice_form("CA-2", to="+4420700000"))
     stream = ET.fromstring(response.text).find("Connect/Stream")
     assert stream is not None
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
@@ -60,13 +67,13 @@ async def test_bad_webhook_requests_get_4xx_naming_the_field(live: LiveServer) -
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         form = voice_form("CA-3")
         del form["To"]
-        missing = await http.post("/twilio/voice", data=form)
+        missing = await post(http, "/twilio/voice", form)
         as_json = await http.post("/twilio/voice", json=voice_form("CA-3"))
-        bad_status = await http.post(
-            "/twilio/status", data={"CallSid": "CA-inbound-1", "CallStatus": "exploded"}
+        bad_status = await post(
+            http, "/twilio/status", {"CallSid": "CA-inbound-1", "CallStatus": "exploded"}
         )
-        unknown_call = await http.post(
-            "/twilio/status", data={"CallSid": "CA-nope", "CallStatus": "ringing"}
+        unknown_call = await post(
+            http, "/twilio/status", {"CallSid": "CA-nope", "CallStatus": "ringing"}
         )
     assert missing.status_code == 400 and missing.json()["detail"]["field"] == "To"
     assert as_json.status_code == 415 and as_json.json()["detail"]["field"] == "content-type"
@@ -84,16 +91,15 @@ async def test_status_callbacks_move_the_call_and_a_late_one_cannot_undo_the_end
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         seen = []
         for status in ("initiated", "ringing", "in-progress", "completed", "ringing"):
-            response = await http.post(
+            response = await post(
+                http,
                 "/twilio/status?call_id=call_status_1",
-                data={"CallSid": "CA-out-1", "CallStatus": status, "CallDuration": "12"},
+                {"CallSid": "CA-out-1", "CallStatus": status, "CallDuration": "12"},
             )
             assert response.status_code == 200
             seen.append(response.json()["status"])
         # Later callbacks find the call by its CallSid alone.
-        by_sid = await http.post(
-            "/twilio/status", data={"CallSid": "CA-out-1", "CallStatus": "busy"}
-        )
+        by_sid = await post(http, "/twilio/status", {"CallSid": "CA-out-1", "CallStatus": "busy"})
     assert seen == ["queued", "ringing", "in_progress", "completed", "completed"]
     assert by_sid.json() == {"call_id": "call_status_1", "status": "completed", "applied": False}
     record = await store.get("call_status_1")
@@ -106,14 +112,17 @@ async def test_outbound_call_twiml_uses_the_records_agent(live: LiveServer) -> N
         CallRecord(id="call_out_2", agent_id=DEMO_AGENT_ID, direction=Direction.OUTBOUND)
     )
     async with httpx.AsyncClient(base_url=live.base_url) as http:
-        response = await http.post(
-            "/twilio/voice?call_id=call_out_2", data=voice_form("CA-out-2", to="+15559990000")
+        response = await post(
+            http, "/twilio/voice?call_id=call_out_2", voice_form("CA-out-2", to="+15559990000")
         )
-        unknown = await http.post("/twilio/voice?call_id=nope", data=voice_form("CA-x"))
+        unknown = await post(http, "/twilio/voice?call_id=nope", voice_form("CA-x"))
     stream = ET.fromstring(response.text).find("Connect/Stream")
     assert stream is not None
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    token = params.pop("token")
     assert params == {"agent_id": DEMO_AGENT_ID, "call_id": "call_out_2"}
+    claims = live.vox.phone.tokens.verify(token)
+    assert (claims.call_id, claims.agent_id) == ("call_out_2", DEMO_AGENT_ID)
     assert unknown.status_code == 404 and unknown.json()["detail"]["field"] == "call_id"
 
 
