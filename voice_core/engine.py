@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from voice_core.config import AgentConfig, LLMConfig, Settings
+from voice_core.config import AgentConfig, EngineSettings, LLMConfig
 from voice_core.llm.base import LanguageModel
 from voice_core.llm.embedded import EmbeddedLlamaServer
 from voice_core.llm.openai_compat import OpenAICompatibleLLM
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class VoiceEngine:
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
         self.stt: SpeechToText | None = None
         self.tts: TextToSpeech | None = None
         self.embedded_llm: EmbeddedLlamaServer | None = None
