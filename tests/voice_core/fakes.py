@@ -147,3 +147,17 @@ class Collector:
                 await self._changed.wait()
 
         return await asyncio.wait_for(look(), timeout)
+
+
+class FakeClock:
+    """A clock the test moves by hand, for the sans-I/O turn and playout objects."""
+
+    def __init__(self, t: float = 0.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> float:
+        self.t += seconds
+        return self.t

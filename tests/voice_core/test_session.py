@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import feed, silence
 from tests.voice_core.fakes import (
     Collector,
+    FakeClock,
     FakeLLM,
     FakeSTT,
     FakeTTS,
@@ -26,6 +27,7 @@ from voice_core.events import (
     AgentAudio,
     AgentReply,
     AgentTextDelta,
+    AgentUtteranceEnd,
     CallEnded,
     ClearAudio,
     DtmfReceived,
@@ -158,6 +160,68 @@ async def test_barge_in_clears_audio_cancels_the_reply_and_keeps_what_was_heard(
     await s.hangup()
 
 
+async def until(condition, timeout: float = 10.0) -> None:
+    """Wait for the session's tasks to get somewhere (not for audio to play)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def play_until(clock: FakeClock, col: Collector, t_end: float, frames: int) -> None:
+    """Move a fake session clock in 20 ms steps, each time waiting for the frames it makes
+    due: playback started at 100.0 s, and a frame goes out 60 ms before it is heard.
+    (Jumping the clock instead would look like a stalled engine: playout restarts.)"""
+    t = clock() + 0.001
+    while True:
+        clock.t = t
+        due = min(frames, int((t - 100.0 + 0.06) / 0.02) + 1)
+        await until(lambda due=due: len(col.of(AgentAudio)) >= due)
+        if t >= t_end:
+            return
+        t += 0.02
+
+
+async def test_agent_audio_runs_only_the_lead_ahead_of_the_session_clock() -> None:
+    # The fake-clock twin of the pacing in the tests above: playout follows the injected
+    # clock, so a frozen clock holds the reply at its 60 ms lead however long we wait.
+    clock = FakeClock(100.0)
+    s, col = await start_session(llm=FakeLLM(words("Sure, I can help with that.")), clock=clock)
+    await say(s)
+    # The whole reply (6 words, 18 frames) is synthesized and queued, and only the frames
+    # heard within 60 ms of now (at 0, 20, 40 and 60 ms) were handed out.
+    await until(lambda: len(col.of(AgentAudio)) + s._playout.queued_frames == 6 * 3)
+    assert len(col.of(AgentAudio)) == 4
+    await play_until(clock, col, 100.1, frames=18)
+    assert len(col.of(AgentAudio)) == 9  # heard up to 100 ms, handed out up to 160 ms
+    await play_until(clock, col, 100.34, frames=18)
+    assert len(col.of(AgentAudio)) == 18 and col.of(AgentUtteranceEnd)
+    assert not col.of(AgentReply)  # the last frame is heard at 360 ms
+    clock.t = 100.361
+    reply = await col.wait_for(AgentReply)
+    assert reply.text == "Sure, I can help with that." and not reply.interrupted
+    await s.hangup()
+
+
+async def test_barge_in_on_a_fake_clock_keeps_exactly_the_words_heard() -> None:
+    # The fake-clock twin of the barge-in test above: the caller hears 0.3 s of the reply
+    # (15 of the first clause's 27 frames, 5 of its 9 words) and then talks over it.
+    long_reply = "Our clinic is open from eight in the morning, until six in the evening. " * 3
+    clock = FakeClock(100.0)
+    s, col = await start_session(llm=FakeLLM(words(long_reply.strip())), clock=clock)
+    await say(s)
+    first = await col.wait_for(AgentAudio)
+    await play_until(clock, col, 100.3, frames=len(long_reply.split()) * 3)
+    assert len(col.of(AgentAudio)) == 19  # 15 heard, the rest within the 60 ms lead
+    await feed(s, tone(400), pace=FAST)  # the clock stands still while the caller talks
+    clear = await col.wait_for(ClearAudio)
+    assert clear.utterance_id == first.utterance_id
+    reply = await col.wait_for(AgentReply)
+    assert reply.interrupted and reply.text == "Our clinic is open from"
+    assert s.history[-1] == {"role": "assistant", "content": "Our clinic is open from"}
+    assert s.transcript[-1].interrupted
+    await s.hangup()
+
+
 async def test_a_short_sound_while_the_agent_talks_is_not_a_turn() -> None:
     llm = FakeLLM(words("Our clinic is open from eight in the morning until six " * 2))
     s, col = await start_session(llm=llm)
@@ -212,7 +276,7 @@ async def test_noise_without_speech_makes_no_llm_call() -> None:
     assert llm.calls == []
     assert not col.of(TranscriptFinal) and not col.of(AgentAudio)
     # and the session still answers real speech afterwards
-    s._stt = FakeSTT("hello")
+    s._reply.stt = FakeSTT("hello")
     await say(s)
     await col.wait_for(AgentReply)
     await s.hangup()
