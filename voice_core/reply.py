@@ -49,11 +49,21 @@ class ReplyPipeline:
         self._emit = emit
         self._call_id = call_id
 
+    def open_stream(self) -> Any:
+        """The STT's per-utterance stream, if it has one, with the agent's vocabulary."""
+        stream = getattr(self.stt, "stream", None)
+        if stream is None:
+            return None
+        return stream(prompt=self.agent.stt.prompt or None)
+
     async def transcribe(self, turn: Turn) -> bool:
         """The final transcript of the turn's audio into ``turn.user_text``; False if no speech."""
         assert turn.audio is not None
         turn.stt_start = self._clock()
-        result = await self.stt.transcribe(turn.audio)
+        if turn.stt_stream is not None:
+            result = await turn.stt_stream.final(turn.audio)
+        else:
+            result = await self.stt.transcribe(turn.audio)
         turn.marks["stt_final"] = self._clock()
         if not result.is_speech:
             # Noise, a cough, line hiss: no LLM call, no reply.

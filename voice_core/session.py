@@ -103,6 +103,7 @@ class _CallerUtterance:
     last_partial: str = ""
     barged_in: bool = False  # it already interrupted the agent
     backchannel: bool = False  # it started while the agent was talking
+    stream: Any = None  # the STT's per-utterance stream (partials, then the final), if it has one
 
 
 class _Changed:
@@ -329,6 +330,7 @@ class CallSession:
                         frames=list(self._preroll),
                         last_partial_at=now,
                         backchannel=self.agent_speaking,
+                        stream=self._reply.open_stream(),
                     )
                     self._preroll.clear()
                     self._last_activity = now
@@ -363,15 +365,24 @@ class CallSession:
             ):
                 self._caller.last_partial_at = now
                 audio = np.concatenate(self._caller.frames)
-                self._partial_task = self._spawn("partial-stt", self._partial, audio)
+                self._partial_task = self._spawn(
+                    "partial-stt", self._partial, audio, self._caller.stream
+                )
 
     def _ignore_utterance(self) -> bool:
         """A short caller sound while the agent talks (an 'uh-huh') is not a turn."""
         caller = self._caller
         return caller.backchannel and not caller.barged_in and self.agent_speaking
 
-    async def _partial(self, audio: np.ndarray) -> None:
-        result = await self._reply.stt.transcribe(audio)
+    async def _partial(self, audio: np.ndarray, stream: Any) -> None:
+        # ``stream`` is the utterance's as of when the audio was taken: a partial that
+        # runs after that utterance ended must not feed the next one's agreement.
+        if stream is not None:
+            result = await stream.partial(audio)
+        else:
+            result = await self._reply.stt.transcribe(audio)
+        if stream is not self._caller.stream:
+            return
         if result.is_speech and result.text != self._caller.last_partial:
             if self._endpointer.state != TurnState.IDLE:
                 self._caller.last_partial = result.text
@@ -397,6 +408,7 @@ class CallSession:
         if not self._caller.frames:
             return
         turn = self._turns.speculate(audio=np.concatenate(self._caller.frames))
+        turn.stt_stream = self._caller.stream
         turn.marks["speech_end"] = speech_end_t
         self._spawn_turn(turn, f"reply-{turn.no}", self._run_reply, turn)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -74,6 +74,7 @@ class Turn:
     fallback_reason: str | None = None
     held_deltas: list[str] = field(default_factory=list)  # reply text streamed before commit
     utterance: Utterance | None = None  # its audio on the way out
+    stt_stream: Any = None  # the utterance's STT stream: the final reuses its committed part
 
     @property
     def released(self) -> bool:

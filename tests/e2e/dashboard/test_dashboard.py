@@ -42,7 +42,7 @@ FLAGS = [
 ]
 
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium not installed (make install / scripts/install-browser.sh)"
+    CHROMIUM is None, reason="chromium not installed (make install / scripts/install-system.sh)"
 )
 
 
