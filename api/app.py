@@ -33,6 +33,7 @@ from api.campaigns import routes as bulk_call_routes
 from api.campaigns.dispatcher import CampaignDispatcher, on_call_status
 from api.db.engine import create_engine, migrate, session_factory
 from api.keys import routes as key_routes
+from api.keys.limits import OrgCallCap
 from api.lifecycle import Lifecycle
 from api.live import dashboard as dashboard_routes
 from api.live import routes as live_routes
@@ -164,6 +165,11 @@ def create_app(
         calls=calls,
         observers=[live.on_call_event],
     )
+    # Inbound calls on every channel count against the organization's cap (dispatches
+    # are admitted by the API guard, against the same call table).
+    admission = OrgCallCap(sessions, settings.org_max_concurrent_calls)
+    for gw in (phone, realtime.webrtc, *pbx.all()):
+        gw.admission = admission
     lifecycle = Lifecycle(services, dispatcher, sessions, redis_url=redis_url)
     if "media" not in settings.roles:
         phone.accepting = False

@@ -55,6 +55,11 @@ class LLMConfig(BaseModel):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None = embedded")
     model: str | None = None
     api_key: str | None = None
+    pinned_address: str | None = Field(
+        None,
+        description="connect to this address for base_url's host (the control plane sets it "
+        "after its egress check; tenants cannot)",
+    )
     temperature: float = Field(0.6, ge=0.0, le=2.0)
     max_tokens: int = Field(120, ge=1, le=4096, description="a spoken reply should be short")
     first_token_timeout_s: float = Field(8.0, gt=0)

@@ -28,6 +28,9 @@ class EndReason(StrEnum):
     API_HANGUP = "api_hangup"
     SERVER_SHUTDOWN = "server_shutdown"
     SERVER_DRAINING = "server_draining"
+    # The process carrying the call died (SIGKILL, a crash, a lost host); another one
+    # finalized the record with what was said so far. Detail: which process, and why.
+    INTERRUPTED = "interrupted"
     # The transports'.
     CALLER_DISCONNECTED = "caller_disconnected"  # gone mid-call without saying goodbye
     NEVER_STARTED = "never_started"  # gone before the call could start
@@ -37,6 +40,7 @@ class EndReason(StrEnum):
     PEER_CLOSED = "peer_connection_closed"
     UNKNOWN_AGENT = "unknown_agent"
     ALREADY_ENDED = "already_ended"  # a stream for a call record that is already final
+    OVER_CAPACITY = "over_capacity"  # the organization is at its cap on calls in flight
     CARRIER = "carrier"  # what the carrier reported (its status callbacks)
     CARRIER_FAILED = "carrier_failed"  # the carrier refused an action; detail "<carrier>:<why>"
     ENDED = "ended"  # nobody said why
@@ -53,6 +57,7 @@ _WITH_DETAIL: dict[EndReason, str] = {
     EndReason.UNKNOWN_AGENT: "unknown agent_id {}",
     EndReason.ALREADY_ENDED: "call {}",
     EndReason.CARRIER: "carrier:{}",
+    EndReason.INTERRUPTED: "interrupted: {}",
     EndReason.CARRIER_FAILED: "{}",
     EndReason.OTHER: "{}",
 }
@@ -67,6 +72,7 @@ _FRAMES: tuple[tuple[str, str, EndReason], ...] = (
     ("timeout: ", "", EndReason.TIMEOUT),
     ("unknown agent_id ", "", EndReason.UNKNOWN_AGENT),
     ("carrier:", "", EndReason.CARRIER),
+    ("interrupted: ", "", EndReason.INTERRUPTED),
     ("error:", "", EndReason.ERROR),
 )
 # Only these come back from a bare value; the rest are never written without a detail.

@@ -24,6 +24,10 @@ from voice_core.tts.base import TextToSpeech
 
 log = logging.getLogger(__name__)
 
+# Clients for agents' own LLM endpoints, least recently used dropped first: one per
+# endpoint, key and pinned address, so a process serving many tenants stays bounded.
+MAX_LLM_CLIENTS = 32
+
 
 class VoiceEngine:
     def __init__(self, settings: EngineSettings | None = None) -> None:
@@ -31,7 +35,7 @@ class VoiceEngine:
         self.stt: SpeechToText | None = None
         self.tts: TextToSpeech | None = None
         self.embedded_llm: EmbeddedLlamaServer | None = None
-        self._llms: dict[tuple[str, str, str], OpenAICompatibleLLM] = {}
+        self._llms: dict[tuple[str, str, str, str | None], OpenAICompatibleLLM] = {}
         self.load_times_ms: dict[str, float] = {}
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -89,17 +93,26 @@ class VoiceEngine:
         """The LLM for an agent: its own endpoint if set, else the process default."""
         s = self.settings
         base_url = cfg.base_url or s.llm_base_url
+        pinned = cfg.pinned_address
         if base_url:
             model = cfg.model or s.llm_model or "default"
-            key = cfg.api_key or s.llm_api_key or ""
+            # The operator's key goes only to the operator's own endpoint, never to an
+            # agent's (the control plane also checks; this holds without it).
+            own = _same_endpoint(base_url, s.llm_base_url)
+            key = cfg.api_key or (s.llm_api_key if own else "") or ""
         else:
             if self.embedded_llm is None:
                 raise RuntimeError("engine not started: the embedded LLM is not running")
             base_url, model, key = self.embedded_llm.base_url, self.embedded_llm.model, ""
-        cache_key = (base_url, model, key)
-        if cache_key not in self._llms:
-            self._llms[cache_key] = OpenAICompatibleLLM(base_url, model, key or None)
-        return self._llms[cache_key]
+            pinned = None
+        cache_key = (base_url, model, key, pinned)
+        llm = self._llms.pop(cache_key, None) or OpenAICompatibleLLM(
+            base_url, model, key or None, pinned_address=pinned
+        )
+        self._llms[cache_key] = llm  # most recently used last
+        while len(self._llms) > MAX_LLM_CLIENTS:
+            self._llms.pop(next(iter(self._llms)))
+        return llm
 
     def new_session(
         self,
@@ -121,3 +134,7 @@ class VoiceEngine:
             playout_lead_ms=self.settings.playout_lead_ms,
             **kwargs,
         )
+
+
+def _same_endpoint(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and a.rstrip("/") == b.rstrip("/")  # type: ignore[union-attr]

@@ -23,19 +23,31 @@ from voice_core.config import AgentConfig
 
 log = logging.getLogger(__name__)
 
-async def check_endpoint(url: str | None, settings: ServerSettings | None) -> None:
-    """BlockedTarget (not UnresolvedHost: DNS may be passing trouble) unless allowed."""
+UNRESOLVED = "unresolved"  # not an address: the engine's pinned transport refuses to connect
+
+
+async def check_endpoint(url: str | None, settings: ServerSettings | None) -> str | None:
+    """BlockedTarget (not UnresolvedHost: DNS may be passing trouble) unless allowed.
+
+    Returns the checked address the call must connect to (``UNRESOLVED`` when the
+    lookup failed: the call then connects nowhere), None for the operator's own
+    endpoint.
+    """
     if policy.is_operator_llm_endpoint(url, settings):
-        return
+        return None
     assert url is not None
     allow_private = (
         settings.allow_private_delivery_targets if settings else egress.allow_private_targets.get()
     )
     ports = settings.egress_allowed_ports if settings else None
+    egress.check_literal(url, allow_private, ports)
+    if allow_private:
+        return None  # private targets allowed (development): nothing to pin against
+    _, host, port = egress.split_url(url)
     try:
-        await egress.check_url(url, allow_private, ports)
+        return (await egress.resolve_checked(host, port, allow_private))[0]
     except egress.UnresolvedHost:
-        return
+        return UNRESOLVED
 
 
 def _error(field: str, msg: str, kind: str) -> dict[str, object]:
@@ -64,8 +76,11 @@ async def agent_config(
 ) -> AgentConfig | None:
     """The engine config for a call, or None (logged) when its endpoint is now refused."""
     try:
-        await check_endpoint(spec.llm.base_url, settings)
+        address = await check_endpoint(spec.llm.base_url, settings)
     except egress.BlockedTarget as exc:
         log.warning("agent %s: LLM endpoint refused: %s", safe_id(spec.name), safe_text(exc))
         return None
-    return spec.to_agent_config(context, settings)
+    config = spec.to_agent_config(context, settings)
+    # The call connects to the address just checked (no second DNS answer: no rebinding).
+    config.llm.pinned_address = address
+    return config

@@ -19,6 +19,7 @@ from fastapi import HTTPException
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.agents.models import Agent
 from api.calls.models import Call
 from gateway.calls import CallStatus
 
@@ -63,6 +64,29 @@ class CallSlots:
             self._pending[org_id] -= 1
             if self._pending[org_id] <= 0:
                 self._pending.pop(org_id, None)
+
+
+class OrgCallCap:
+    """The transports' ``CallAdmission``: inbound calls count against the same cap as
+    dispatches, read from the same call table."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cap: int) -> None:
+        self._sessions = sessions
+        self.cap = cap
+
+    async def refuse(self, agent_id: str | None) -> str | None:
+        if agent_id is None:
+            return None
+        async with self._sessions() as db:
+            org_id = (
+                await db.execute(select(Agent.org_id).where(Agent.id == agent_id))
+            ).scalar_one_or_none()
+            if org_id is None:
+                return None
+            busy = await calls_in_flight(db, org_id)
+        if busy >= self.cap:
+            return f"concurrent call limit reached: {busy} of {self.cap} calls in flight"
+        return None
 
 
 def check_duration(spec: Any, ceiling_s: float) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.agents.schemas import AgentSpec
 from api.agents.service import load_agent
 from api.auth import Principal, get_db, require_key
+from api.keys.limits import CAPACITY_RETRY_AFTER_S
 from gateway.calls import CallRecord, Direction, new_call_id
 from gateway.webrtc.call import NotAccepting
 from gateway.webrtc.sdp import SdpError, check_offer
@@ -117,6 +118,12 @@ async def webrtc_offer(body: OfferIn, request: Request, db: Db, response: Respon
         grant = request.app.state.session_tokens.redeem(body.token)
     except TokenError as exc:
         raise HTTPException(401, detail=f"token: {exc}", headers=_CORS) from exc
+    if why := await request.app.state.webrtc.admission.refuse(grant.agent_id):
+        raise HTTPException(
+            429,
+            detail=why,
+            headers={**_CORS, "Retry-After": str(CAPACITY_RETRY_AFTER_S)},
+        )
     agent_row = await load_agent(db, grant.org_id, grant.agent_id)
     version = agent_row.version
     agent = AgentSpec.model_validate(agent_row.spec).to_agent_config(grant.context)

@@ -76,6 +76,10 @@ async def begin_call(
         or agents.default_agent_id
     )
     agent = await agents.get(agent_id) if agent_id else None
+    if record is None and (why := await bridge.gw.admission.refuse(agent_id)):
+        bridge.call_id = None  # refused before it began: the attempt's record is all there is
+        bridge.end_with(EndReason.OVER_CAPACITY, why)
+        return False
     if record is None:
         record = await store.create(
             CallRecord(

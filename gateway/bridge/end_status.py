@@ -16,7 +16,9 @@ _FAILED = frozenset(
         EndReason.PEER_FAILED,
         EndReason.UNKNOWN_AGENT,
         EndReason.ALREADY_ENDED,
+        EndReason.OVER_CAPACITY,
         EndReason.CARRIER_FAILED,
+        EndReason.INTERRUPTED,
     }
 )
 

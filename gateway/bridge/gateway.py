@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from gateway.admission import AdmitAll, CallAdmission
 from gateway.bridge.registry import CallRegistry, LiveCall
 from gateway.calls import CallStore
 from voice_core.end_reasons import CallEnd, EndReason
@@ -46,6 +47,9 @@ class TransportGateway:
     # False while draining (or in a process without the media role): new calls are
     # refused so the carrier or browser retries elsewhere.
     accepting: bool = True
+    # The operator's cap on calls per organization, checked before a new inbound call
+    # gets a record or a session.
+    admission: CallAdmission = field(default_factory=AdmitAll)
     drain_timeout_s: float = 3.0
     hangup_wait_s: float = 5.0
 

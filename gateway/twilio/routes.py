@@ -162,6 +162,9 @@ def build_router(
                 if agent_id is None:
                     log.warning("no agent answers %s; rejecting call %s", to_number, call_sid)
                     return Response(twiml.reject(), media_type="application/xml")
+                if why := await gateway.admission.refuse(agent_id):
+                    log.warning("rejecting call %s to %s: %s", call_sid, to_number, why)
+                    return Response(twiml.reject("busy"), media_type="application/xml")
                 status = TWILIO_STATUS.get(form.get("CallStatus", ""), CallStatus.RINGING)
                 record = await store.create(
                     CallRecord(

@@ -99,6 +99,10 @@ class WhatsAppCalls:
             if graph is not None:
                 await self.line.quietly(graph.reject(event.call_id))
             return
+        if why := await self.line.webrtc.admission.refuse(agent_id):
+            log.warning("whatsapp call %s: rejected: %s", event.call_id, why)
+            await self.line.quietly(graph.reject(event.call_id))
+            return
         call_id = new_call_id()
 
         async def make_record() -> CallRecord:

@@ -11,6 +11,7 @@ import httpx
 import openai
 
 from voice_core.llm.base import LLMError, LLMEvent, TextDelta, ToolCall
+from voice_core.llm.pinned import PinnedTransport
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class OpenAICompatibleLLM:
         *,
         timeout_s: float = 30.0,
         extra_body: dict[str, Any] | None = None,
+        pinned_address: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.model = model
@@ -34,6 +36,14 @@ class OpenAICompatibleLLM:
             api_key=api_key or "not-needed",
             timeout=httpx.Timeout(timeout_s, connect=3.0),
             max_retries=0,  # a voice turn cannot wait for retries; the caller hears a fallback
+            http_client=(
+                httpx.AsyncClient(
+                    transport=PinnedTransport(pinned_address),
+                    timeout=httpx.Timeout(timeout_s, connect=3.0),
+                )
+                if pinned_address is not None
+                else None
+            ),
         )
 
     async def stream(
