@@ -25,6 +25,7 @@ import uvicorn
 
 from api.keys import cli as keys_cli
 from voice_core.config import EngineSettings
+from voice_core.logsafe import SafeFormatter
 
 log = logging.getLogger("voxline")
 
@@ -75,16 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(level: int) -> None:
+    """Every line the process logs goes through ``SafeFormatter``: a caller's id with a
+    newline or an escape sequence in it cannot forge or colour a log line."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "mcp":  # before logging setup: stdout is the MCP protocol channel
         from voxline.mcp_server import main as mcp_main
 
         return mcp_main()
-    logging.basicConfig(
-        level=logging.WARNING if args.command == "call" else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.WARNING if args.command == "call" else logging.INFO)
     if args.command == "serve":
         return _serve(args)
     if args.command == "keys":
@@ -103,7 +109,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = ServerSettings(**_listen_on(args))
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's loggers go through the root handler (SafeFormatter) too
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="info", log_config=None
+    )
     server = DrainingServer(config, app, settings.drain_timeout_s)
     server.run()
     return 0
