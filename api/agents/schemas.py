@@ -118,7 +118,7 @@ class AgentSpec(Strict):
             language=self.language,
             fallback_line=self.fallback_line,
             endpointing=self.endpointing,
-            end_call=self.end_call,
+            end_call=_within_ceiling(self.end_call, settings),
             llm=LLMConfig(
                 base_url=llm.base_url,
                 model=llm.model,
@@ -129,6 +129,15 @@ class AgentSpec(Strict):
             stt=self.stt,
             tts=self.tts,
         )
+
+
+def _within_ceiling(end_call: EndCallConfig, settings: Any) -> EndCallConfig:
+    """An agent saved before the operator lowered ``VOXLINE_MAX_CALL_DURATION_S`` still
+    ends its calls at the ceiling (saves are refused above it; this covers the rest)."""
+    ceiling = getattr(settings, "max_call_duration_s", None)
+    if ceiling is None or end_call.max_duration_s <= ceiling:
+        return end_call
+    return end_call.model_copy(update={"max_duration_s": float(ceiling)})
 
 
 _VAR = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")

@@ -22,10 +22,12 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.agents.llm_policy import agent_config
 from api.agents.schemas import AgentSpec
 from api.agents.service import load_agent
 from api.auth import Principal, get_db, require_key
 from api.keys.limits import CAPACITY_RETRY_AFTER_S
+from api.postcall.policy import current_settings
 from gateway.calls import CallRecord, Direction, new_call_id
 from gateway.webrtc.call import NotAccepting
 from gateway.webrtc.sdp import SdpError, check_offer
@@ -126,7 +128,15 @@ async def webrtc_offer(body: OfferIn, request: Request, db: Db, response: Respon
         )
     agent_row = await load_agent(db, grant.org_id, grant.agent_id)
     version = agent_row.version
-    agent = AgentSpec.model_validate(agent_row.spec).to_agent_config(grant.context)
+    # Through the policy, as a phone call's agent is: its LLM endpoint checked again and
+    # pinned, its key rules applied.
+    agent = await agent_config(
+        AgentSpec.model_validate(agent_row.spec), current_settings.get(), grant.context
+    )
+    if agent is None:
+        raise HTTPException(
+            503, detail="agent: its LLM endpoint is refused by the egress policy", headers=_CORS
+        )
     services = request.app.state.voxline
     call_id = new_call_id()
 

@@ -237,3 +237,14 @@ async def test_unauthenticated_requests_still_get_401(running) -> None:
     async with httpx.AsyncClient(base_url=running.base_url) as anon:
         assert (await anon.get("/api/v1/keys")).status_code == 401
         assert (await anon.delete("/api/v1/keys/key_x")).status_code == 401
+
+
+def test_an_agent_saved_before_a_lower_ceiling_is_clamped_at_load() -> None:
+    from api.agents.schemas import AgentSpec
+    from api.settings import ServerSettings
+
+    spec = AgentSpec.model_validate({**AGENT, "end_call": {"max_duration_s": 3000}})
+    lowered = ServerSettings(_env_file=None, max_call_duration_s=600)
+    assert spec.to_agent_config(settings=lowered).end_call.max_duration_s == 600
+    roomy = ServerSettings(_env_file=None, max_call_duration_s=7200)
+    assert spec.to_agent_config(settings=roomy).end_call.max_duration_s == 3000
