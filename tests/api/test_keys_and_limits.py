@@ -248,3 +248,26 @@ def test_an_agent_saved_before_a_lower_ceiling_is_clamped_at_load() -> None:
     assert spec.to_agent_config(settings=lowered).end_call.max_duration_s == 600
     roomy = ServerSettings(_env_file=None, max_call_duration_s=7200)
     assert spec.to_agent_config(settings=roomy).end_call.max_duration_s == 3000
+
+
+async def test_the_webhook_test_route_signs_with_both_secrets_during_the_overlap(running) -> None:
+    from tests.api.stubs.base import serving
+    from tests.api.stubs.receiver import webhook_receiver
+
+    _, admin = await new_org(running)
+    receiver = webhook_receiver([200])
+    settings = running.app.state.settings
+    saved, settings.allow_private_delivery_targets = settings.allow_private_delivery_targets, True
+    async with running.client(admin) as api, serving(receiver):
+        old = (await api.get("/api/v1/org/signing-secret")).json()["secret"]
+        new = (await api.post("/api/v1/org/signing-secret/rotate")).json()["secret"]
+        r = await api.post("/api/v1/webhooks/test", json={"url": receiver.base_url + "/hook"})
+        settings.allow_private_delivery_targets = saved  # the receiver is on loopback
+        assert r.status_code == 200 and r.json()["ok"], r.text
+    (sent,) = receiver.received
+    header = sent.headers["x-voxline-signature"]
+    # A receiver still configured with the old secret accepts the test as it will the
+    # real deliveries (before, the test route signed with the new secret only).
+    assert header.count("v1=") == 2
+    for secret in (old, new):
+        assert sdk_signing.verify_signature(secret, header, sent.body)
