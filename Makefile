@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	# and Whisper's English text normalizer (its two light dependencies installed by hand).
 	$(BIN)/python -m pip install -q --no-deps 'pyannote-audio==4.0.7' 'whisper-normalizer==0.1.15'
 	$(BIN)/python -m pip install -q regex more-itertools
+	# Smart Turn v3.2 (BSD-2), the end-of-turn model: the ONNX file inside the pipecat-ai
+	# wheel. Only the file is used; pipecat and its dependencies are never imported.
+	$(BIN)/python -m pip install -q --no-deps 'pipecat-ai==1.14.0'
 	touch $(STAMP)
 
 install: $(STAMP) system

@@ -5,6 +5,8 @@ Every default is documented where it is set, with the reason for its value.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,27 @@ class EndpointingConfig(BaseModel):
     )
     interruption_min_speech_ms: int = Field(
         240, ge=20, description="caller speech during agent speech needed to barge in"
+    )
+    mode: Literal["silence", "model"] = Field(
+        "model",
+        description="'model': the end-of-turn model (Smart Turn) and the words decide how long "
+        "to wait, at the speculative pause; 'silence': always end_of_turn_silence_ms",
+    )
+    complete_silence_ms: int = Field(
+        400,
+        ge=60,
+        description="model mode: silence that ends a turn the model and words call complete. "
+        "400 ms: on real speech 200 ms cut 14 % of whole turns at a pause between sentences, "
+        "400 ms 1 % (benchmarks/results/turn_taking.sweep.md)",
+    )
+    incomplete_silence_ms: int = Field(
+        1200,
+        ge=200,
+        description="model mode: silence that ends a turn called incomplete (the caller "
+        "paused mid-sentence: 'my number is ...'); the hard cap on waiting",
+    )
+    complete_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="model mode: probability above which a turn is complete"
     )
     min_utterance_ms: int = Field(
         200, ge=20, description="shorter voiced bursts (coughs, clicks) are not a turn"
@@ -102,7 +125,15 @@ class AgentConfig(BaseModel):
     language: str = "en"
     fallback_line: str = Field(
         "Sorry, I'm having trouble right now. Could you say that again?",
-        description="said when the LLM is down or answers nothing",
+        description="said when the LLM is down or answers nothing, or a turn's stage failed "
+        "twice (tried, then retried once)",
+    )
+    max_failed_turns: int = Field(
+        3,
+        ge=1,
+        description="turns failing in a row (each answered with the fallback line) after "
+        "which the call ends as error:<stage>: one is a glitch the caller can repeat past, "
+        "three mean the stage is down and the caller is better off calling back",
     )
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
     end_call: EndCallConfig = Field(default_factory=EndCallConfig)

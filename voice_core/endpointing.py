@@ -44,6 +44,7 @@ class TurnEnded:
     last_voiced_frame: int
     first_frame: int
     voiced_ms: int
+    why: str = "silence"  # what decided it (the call log shows it per turn)
 
 
 EndpointEvent = SpeechStarted | SpeechPaused | SpeechResumed | TurnEnded
@@ -65,6 +66,9 @@ class Endpointer:
         self._last_voiced = 0
         self._voiced_count = 0
         self._paused = False
+        self.pause_no = 0  # which pause a verdict is for (one per SpeechPaused)
+        self._verdict_frames: int | None = None  # silence this pause needs, once judged
+        self._verdict_why = ""
 
     @property
     def voiced_ms(self) -> int:
@@ -76,6 +80,17 @@ class Endpointer:
         self._window.clear()
         self._paused = False
         self._voiced_count = 0
+        self._verdict_frames = None
+
+    def adapt(self, pause_no: int, silence_ms: int, why: str) -> bool:
+        """An end-of-turn verdict for pause ``pause_no``: end the turn after ``silence_ms``
+        of silence instead of the fixed wait. Ignored (False) when the caller has spoken
+        again since: a verdict is only about the pause it was asked for."""
+        if pause_no != self.pause_no or not self._paused or self.state != TurnState.TRAILING:
+            return False
+        self._verdict_frames = max(1, silence_ms // FRAME_MS)
+        self._verdict_why = why
+        return True
 
     def push(self, voiced: bool) -> list[EndpointEvent]:
         self.frame += 1
@@ -102,6 +117,7 @@ class Endpointer:
             self._last_voiced = f
             if self.state == TurnState.TRAILING:
                 self.state = TurnState.SPEAKING
+                self._verdict_frames = None
                 if self._paused:
                     self._paused = False
                     events.append(SpeechResumed(f))
@@ -113,13 +129,16 @@ class Endpointer:
         if silence >= self._pause_frames and not self._paused:
             if self._voiced_count >= self._min_voiced:
                 self._paused = True
+                self.pause_no += 1
                 events.append(SpeechPaused(f, self._last_voiced))
-        if silence >= self._end_frames:
+        end_frames = self._end_frames if self._verdict_frames is None else self._verdict_frames
+        if silence >= end_frames:
+            why = "silence" if self._verdict_frames is None else self._verdict_why
             voiced_ms = self._voiced_count * FRAME_MS
             long_enough = self._voiced_count >= self._min_voiced
             first = self._first_frame
             last = self._last_voiced
             self.reset()
             if long_enough:
-                events.append(TurnEnded(f, last, first, voiced_ms))
+                events.append(TurnEnded(f, last, first, voiced_ms, why))
         return events

@@ -21,6 +21,7 @@ from voice_core.llm.openai_compat import OpenAICompatibleLLM
 from voice_core.session import CallSession
 from voice_core.stt.base import SpeechToText
 from voice_core.tts.base import TextToSpeech
+from voice_core.turn_detection.smart_turn import TurnDetector
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class VoiceEngine:
         self.stt: SpeechToText | None = None
         self.tts: TextToSpeech | None = None
         self.embedded_llm: EmbeddedLlamaServer | None = None
+        self.turn_detector: TurnDetector | None = None
         self._llms: dict[tuple[str, str, str, str | None], OpenAICompatibleLLM] = {}
         self.load_times_ms: dict[str, float] = {}
         self._started = False
@@ -52,6 +54,7 @@ class VoiceEngine:
     def _load(self) -> None:
         from voice_core.stt.whisper import WhisperSTT
         from voice_core.tts.piper import PiperTTS
+        from voice_core.turn_detection.smart_turn import SmartTurn
 
         s = self.settings
         t = time.perf_counter()
@@ -65,6 +68,13 @@ class VoiceEngine:
         t = time.perf_counter()
         self.tts = PiperTTS(s.piper_voice, threads=s.piper_threads)
         self.load_times_ms["tts"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        try:
+            self.turn_detector = SmartTurn()
+            self.load_times_ms["turn_detector"] = (time.perf_counter() - t) * 1000
+        except (FileNotFoundError, ImportError) as exc:
+            # Agents in model mode then end turns on the fixed silence (logged per turn).
+            log.warning("end-of-turn model unavailable: %s", exc)
         if not s.llm_base_url:
             t = time.perf_counter()
             self.embedded_llm = EmbeddedLlamaServer.shared(
@@ -132,6 +142,7 @@ class VoiceEngine:
             call_id=call_id,
             context=context,
             playout_lead_ms=self.settings.playout_lead_ms,
+            turn_detector=self.turn_detector,
             **kwargs,
         )
 

@@ -75,6 +75,7 @@ class TurnMetrics:
     turn: int
     marks: dict[str, float]  # mark name -> seconds on the session clock
     stages_ms: dict[str, float] = field(default_factory=dict)
+    end_of_turn: str = ""  # what ended the caller's turn ("model: complete (0.93)", "silence")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ from voice_core.playout import (
 from voice_core.reply import ReplyPipeline
 from voice_core.stt.base import SpeechToText
 from voice_core.tts.base import TextToSpeech
+from voice_core.turn_detection.policy import decide
+from voice_core.turn_detection.smart_turn import TurnDetector
 from voice_core.turns import Turn, TurnBook, TurnPhase
 from voice_core.vad import VoiceDetector, WebRtcVad
 
@@ -138,8 +140,12 @@ class CallSession:
         playout_lead_ms: int = 120,
         vad: VoiceDetector | None = None,
         clock: Callable[[], float] = time.monotonic,
+        turn_detector: TurnDetector | None = None,
     ) -> None:
         self.agent = agent
+        # Model mode without a model (pipecat-ai's file not installed): the words alone
+        # may extend the wait; the fixed silence decides the rest.
+        self._turn_detector = turn_detector
         self.call_id = call_id
         self.context = dict(context or {})
         self._clock = clock
@@ -339,10 +345,14 @@ class CallSession:
                 elif isinstance(ev, SpeechPaused):
                     if not self._ignore_utterance():
                         self._prepare_reply(self._last_voiced_t)
+                        self._judge_end_of_turn()
                 elif isinstance(ev, TurnEnded):
                     if not self._ignore_utterance():
                         if self._turns.pending is None:
                             self._prepare_reply(self._last_voiced_t)
+                        if self._turns.pending is not None:
+                            self._turns.pending.end_of_turn = ev.why
+                        log.info("call %s: end of turn: %s", self.call_id, ev.why)
                         self._commit(now)
                     self._caller.frames = []
                     self._last_activity = now
@@ -368,6 +378,30 @@ class CallSession:
                 self._partial_task = self._spawn(
                     "partial-stt", self._partial, audio, self._caller.stream
                 )
+
+    def _judge_end_of_turn(self) -> None:
+        """At the speculative pause, ask the end-of-turn model and the words how long to
+        wait: its cost hides inside the silence the caller is making anyway."""
+        if self.agent.endpointing.mode != "model" or not self._caller.frames:
+            return
+        audio = np.concatenate(self._caller.frames)
+        self._spawn(
+            "turn-detect",
+            self._judge,
+            audio,
+            self._caller.last_partial,
+            self._endpointer.pause_no,
+        )
+
+    async def _judge(self, audio: np.ndarray, text: str, pause_no: int) -> None:
+        probability = None
+        if self._turn_detector is not None:
+            try:
+                probability = await self._turn_detector.judge(audio)
+            except Exception:  # the fixed silence still ends the turn
+                log.exception("call %s: end-of-turn model failed", self.call_id)
+        verdict = decide(self.agent.endpointing, probability, text)
+        self._endpointer.adapt(pause_no, verdict.silence_ms, verdict.why)
 
     def _ignore_utterance(self) -> bool:
         """A short caller sound while the agent talks (an 'uh-huh') is not a turn."""
@@ -500,7 +534,12 @@ class CallSession:
             and "endpoint" in turn.marks
             and "first_audio_out" in turn.marks
         ):
-            m = TurnMetrics(turn.no, dict(turn.marks), stage_durations(turn.marks, turn.stt_start))
+            m = TurnMetrics(
+                turn.no,
+                dict(turn.marks),
+                stage_durations(turn.marks, turn.stt_start),
+                end_of_turn=turn.end_of_turn,
+            )
             self.turn_metrics.append(m)
             self._emit(m)
 

@@ -74,6 +74,7 @@ class Turn:
     fallback_reason: str | None = None
     held_deltas: list[str] = field(default_factory=list)  # reply text streamed before commit
     utterance: Utterance | None = None  # its audio on the way out
+    end_of_turn: str = ""  # what decided the caller's turn was over (see turn_detection)
     stt_stream: Any = None  # the utterance's STT stream: the final reuses its committed part
 
     @property
