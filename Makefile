@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) system
 
-# Debian packages: chromium and iproute2 for the browser-call tests, Allison Smith's recorded
+# Debian packages: chromium and iproute2 for the browser-call tests, prometheus for the
+# metrics test, Allison Smith's recorded
 # Asterisk prompts for the STT accuracy tests (root only; those tests skip otherwise).
 system:
 	sh scripts/install-system.sh

@@ -32,24 +32,34 @@ from api.calls.store import SqlCallStore
 from api.campaigns import routes as bulk_call_routes
 from api.campaigns.dispatcher import CampaignDispatcher, on_call_status
 from api.db.engine import create_engine, migrate, session_factory
+from api.errors import error_responses
+from api.idempotency.replay import IdempotencyRecorder, IdempotentReplay, replay_response
 from api.keys import routes as key_routes
 from api.keys.limits import OrgCallCap
 from api.lifecycle import Lifecycle
 from api.live import dashboard as dashboard_routes
 from api.live import routes as live_routes
 from api.live.feed import LiveHub, redis_url_from
+from api.metrics.collector import VoxlineMetrics
+from api.metrics.routes import MetricsListener
+from api.metrics.routes import build_router as metrics_router
 from api.middleware import BodyLimit, SecurityHeaders
 from api.postcall.service import PostCall, http_base
+from api.processes.monitor import ProcessMonitor
 from api.realtime.setup import build_realtime
+from api.schemas import Readiness
 from api.services import Voxline, VoxlineApp, command_handler
 from api.settings import ServerSettings
 from gateway.agents import AgentDirectory
 from gateway.bridge import CallRegistry
 from gateway.calls import CallStore
+from gateway.carrier_dialects import build_carrier_dialects
 from gateway.carriers import Carrier
+from gateway.nonce_ledger import RedisNonceLedger
 from gateway.pbx import build_pbx
 from gateway.simulated.carrier import SimulatedCarrier
 from gateway.stream_tokens import stream_tokens
+from gateway.transfer import CarrierActions
 from gateway.twilio.carrier import TwilioCarrier
 from gateway.twilio.phone_call import OrgResolver, PhoneGateway
 from gateway.twilio.routes import build_router
@@ -100,8 +110,25 @@ def create_app(
     carrier: Carrier = simulated
     if transport.carrier == "twilio":
         carrier = TwilioCarrier(transport, public_url=settings.public_url or "", store=store)
-    realtime = build_realtime(settings, engine, store, agents, calls)
+    dialects = build_carrier_dialects(  # Telnyx, Plivo, Vonage, Exotel: each off unless enabled
+        transport,
+        public_url=settings.public_url,
+        engine=engine,
+        store=store,
+        agents=agents,
+        recordings_dir=Path(settings.data_dir) / "recordings",
+        calls=calls,
+        observers=[],
+        tokens=phone.tokens,
+        organization_of=phone.organization_of,
+    )
+    carrier = dialects.carriers.get(transport.carrier, carrier)
+    # Transfer and DTMF on live calls go to the carrier each call's record names.
+    calls.actions = CarrierActions(store, [simulated, carrier, *dialects.carriers.values()])
+    realtime = build_realtime(settings, engine, store, agents, calls, sessions=sessions)
     redis_url = redis_url_from(settings.redis_url)
+    if redis_url:  # a stream token opens one stream in the whole fleet, not one per process
+        phone.tokens.ledger = RedisNonceLedger(redis_url, settings.live_channel_prefix)
     commands = (
         CommandBus(
             redis_url,
@@ -156,6 +183,21 @@ def create_app(
     sql_store.created_listeners.append(live.on_call_created)
     phone.observers.append(live.on_call_event)
     realtime.webrtc.observers.append(live.on_call_event)
+    metrics = VoxlineMetrics(  # GET /metrics, off unless the operator opens it
+        engine=engine,
+        calls=calls,
+        sessions=sessions,
+        analysis_errors=lambda: postcall.analysis.model_errors,
+    )
+    postcall.analysis.on_analysed = metrics.analysed
+    phone.observers.append(metrics.observe)
+    realtime.webrtc.observers.append(metrics.observe)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    metrics_listener = (
+        MetricsListener(metrics, settings.metrics_host, settings.metrics_port, metrics_token)
+        if settings.metrics_port is not None
+        else None
+    )
     pbx = build_pbx(  # Asterisk / FreeSWITCH / jambonz, each off unless enabled
         transport,
         engine=engine,
@@ -163,18 +205,29 @@ def create_app(
         agents=agents,
         recordings_dir=Path(settings.data_dir) / "recordings",
         calls=calls,
-        observers=[live.on_call_event],
+        observers=[live.on_call_event, metrics.observe],
     )
     # Inbound calls on every channel count against the organization's cap (dispatches
     # are admitted by the API guard, against the same call table).
     admission = OrgCallCap(sessions, settings.org_max_concurrent_calls)
-    for gw in (phone, realtime.webrtc, *pbx.all()):
+    for gw in (phone, realtime.webrtc, *pbx.all(), *dialects.gateways):
         gw.admission = admission
+    for gw in dialects.gateways:
+        gw.observers.append(live.on_call_event)
     lifecycle = Lifecycle(services, dispatcher, sessions, redis_url=redis_url)
+    # This process's heartbeat, and the sweep that finalizes a dead process's calls.
+    processes = ProcessMonitor(
+        sessions,
+        sql_store,
+        calls.process_id,
+        interval_s=settings.process_heartbeat_s,
+        timeout_s=settings.process_timeout_s,
+    )
     if "media" not in settings.roles:
         phone.accepting = False
         realtime.webrtc.accepting = False
         pbx.set_accepting(False)
+        dialects.set_accepting(False)
     if "dispatcher" not in settings.roles:
         dispatcher.accepting = False
 
@@ -196,6 +249,7 @@ def create_app(
             cache_s=settings.heartbeat_cache_s,
         )
         app.state.heartbeat = monitor
+        await processes.start()  # before any call: registered, predecessors swept
         roles = set(settings.roles)
         if "api" in roles:
             monitor.start()
@@ -204,6 +258,8 @@ def create_app(
         if "delivery" in roles:
             postcall.start()
         await live.start()
+        if metrics_listener is not None:
+            await metrics_listener.start()
         if "media" in roles:
             await pbx.start()
         if commands is not None:
@@ -214,6 +270,8 @@ def create_app(
             if commands is not None:
                 await commands.stop()
             await live.stop()
+            if metrics_listener is not None:
+                await metrics_listener.stop()
             await postcall.stop()
             await dispatcher.stop()
             await monitor.stop()
@@ -221,9 +279,13 @@ def create_app(
             await phone.hangup_all("server_shutdown")
             await pbx.stop("server_shutdown")
             await calls.hangup_all("server_shutdown")  # PBX WebSocket calls included
+            await processes.stop()  # every call here is final: nothing left to sweep
             await simulated.aclose()
             if carrier is not simulated:
                 await carrier.aclose()
+            await dialects.aclose()
+            if isinstance(phone.tokens.ledger, RedisNonceLedger):
+                await phone.tokens.ledger.aclose()
             with contextlib.suppress(Exception):
                 await db_engine.dispose()
 
@@ -239,10 +301,18 @@ def create_app(
     app.state.settings = settings
     app.state.dispatcher = dispatcher
     app.state.live = live
+    app.state.metrics = metrics
+    app.state.metrics_listener = metrics_listener
     app.state.lifecycle = lifecycle
+    app.state.processes = processes
+    app.add_middleware(IdempotencyRecorder)  # stores a keyed POST's response before sending it
+    app.add_exception_handler(IdempotentReplay, replay_response)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders)  # CSP, nosniff, Referrer-Policy on HTML pages
-    app.include_router(build_router(phone, settings.public_url, transport))
+    app.include_router(  # carrier webhooks: signature 403, form errors 4xx
+        build_router(phone, settings.public_url, transport),
+        responses=error_responses(400, 403, 404, 409, 413, 415),
+    )
     app.include_router(agent_routes.router)
     app.include_router(call_routes.router)
     app.include_router(number_routes.router)
@@ -253,10 +323,18 @@ def create_app(
     app.include_router(dashboard_routes.router)
     for router in pbx.routers:
         app.include_router(router)
+    for router in dialects.routers:  # carrier dialects: webhooks and media streams
+        app.include_router(router)
     realtime.install(app)
     postcall.mount(app)
+    app.include_router(metrics_router(metrics, metrics_token, open_without_token=False))
 
-    @app.get("/readyz", tags=["service"])
+    @app.get(
+        "/readyz",
+        tags=["service"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "not ready: see checks"}},
+    )
     async def readyz() -> JSONResponse:
         """Ready for new work: database (and Redis) answer, models loaded, not draining.
         A load balancer should route only to ready processes."""

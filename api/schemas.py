@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CALL_STATUSES = (
@@ -29,3 +32,35 @@ def check_e164(value: str, field: str = "phone number") -> str:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def as_utc(value: datetime) -> datetime:
+    """RFC 3339 in UTC. The database's naive datetimes are UTC (SQLite keeps no offset)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
+"""Every timestamp a response carries: with its offset, always UTC."""
+
+# The integer id columns are INTEGER: 32-bit signed on PostgreSQL, so a larger number
+# is no id anywhere (and a 64-bit one would still be a database error there).
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="a positive id (32-bit)")]
+"""An integer id in a path: anything the id column cannot hold is a 422 naming it."""
+
+# Ids the server makes (agt_..., call_..., pn_..., key_..., dlv_...): letters, digits,
+# and _ - . : ; anything else, a NUL byte included, is no id (422, not a database error).
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+ResourceId = Annotated[str, Path(pattern=ID_PATTERN, description="an id the server gave")]
+"""A string id in a path."""
+OptionalId = Annotated[str | None, Query(pattern=ID_PATTERN)]
+"""A string id as an optional query filter."""
+
+
+class Readiness(BaseModel):
+    """GET /readyz: 200 when ready for new work, 503 (same body) when not."""
+
+    ready: bool
+    checks: dict[str, str]

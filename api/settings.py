@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.config import TransportSettings
@@ -51,6 +51,19 @@ class ServerSettings(BaseSettings):
         "back after this long",
     )
     campaign_tick_s: float = Field(0.5, gt=0, description="dispatcher poll interval")
+    process_heartbeat_s: float = Field(
+        5.0,
+        gt=0,
+        description="how often this process beats its heartbeat row and looks "
+        "for dead processes whose calls in progress it should finalize",
+    )
+    process_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="a process whose heartbeat is older than this is dead: its calls in "
+        "progress are finalized (failed, reason interrupted) by a live one, with what was "
+        "said so far, and go through post-call analysis and delivery",
+    )
     org_max_concurrent_calls: int = Field(
         50,
         ge=1,
@@ -87,6 +100,19 @@ class ServerSettings(BaseSettings):
         description="larger request bodies get 413 (a CSV of contacts is the biggest honest one)",
     )
 
+    # Prometheus metrics (api.metrics): off unless one of these is set.
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="GET /metrics on the app answers a scraper sending this bearer token "
+        "(unset: /metrics is a 404 there)",
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics on a listener of its own too"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="that listener's bind address (keep it off public networks)"
+    )
+
     # Live monitoring (api.live, WS /api/v1/live).
     redis_url: str | None = Field(
         None,
@@ -118,11 +144,12 @@ class ServerSettings(BaseSettings):
     )
     analysis_timeout_s: float = Field(60.0, gt=0, description="one LLM analysis request")
     analysis_max_attempts: int = Field(3, ge=1, description="LLM endpoint errors, not junk")
-    analysis_yield_to_calls_s: float = Field(
-        15.0,
+    analysis_live_quiet_s: float = Field(
+        0.5,
         ge=0,
-        description="while calls are live, analysis waits up to this long for them to end "
-        "(live audio shares the CPU and the LLM with it)",
+        description="analysis runs only after no live turn has used the models (STT final, "
+        "LLM) for this long, and is cancelled and rerun when one starts: live audio "
+        "shares the CPU and the LLM with it",
     )
     analysis_max_transcript_chars: int = Field(
         4000, ge=200, description="longer transcripts are cut in the middle (context size)"

@@ -41,6 +41,7 @@ from benchmarks.latency import (
     bench_agent,
     caller_lines,
     loadavg,
+    replies_text,
     run_call,
     running_server,
 )
@@ -243,7 +244,7 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average "
         f"(1 min) {r['load_before'][:1]} before, {r['load_after'][:1]} after. Each caller "
         f"says {r['config']['lines_per_call']} short lines over the phone protocol "
-        f"(replies capped at {r['config']['max_tokens']} tokens). Run time {r['wall_s']:.0f} s."
+        f"({replies_text(r['config'])}). Run time {r['wall_s']:.0f} s."
         "\n\n" + "\n".join(rows) + "\n\n"
         f"Verdict: this machine sustains **{s['max_calls_within_budget']} simultaneous "
         f"call(s)** with response p95 within the {s['budget_ms']:.0f} ms budget, and holds "
@@ -286,7 +287,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     levels: list[dict[str, Any]] = []
     leak = None
-    async with running_server(agent, **{LEAK_AGENT_ID: short}) as harness:
+    async with running_server(
+        agent, analysis=not args.no_analysis, **{LEAK_AGENT_ID: short}
+    ) as harness:
         lines = await caller_lines(harness.engine.tts, list(LINES[: args.lines_per_call]))
         for n in args.calls:
             row = await run_level(harness, n, lines, args.budget_ms)
@@ -326,6 +329,8 @@ def report(
         "config": {
             "lines_per_call": args.lines_per_call,
             "max_tokens": args.max_tokens,
+            "leak_max_tokens": args.leak_max_tokens,
+            "analysis": not args.no_analysis,
             "stagger_s": STAGGER_S,
             "audible_gap_ms": AUDIBLE_GAP_MS,
         },
@@ -340,11 +345,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--calls", type=int, nargs="+", default=[1, 2, 3, 4])
     p.add_argument("--budget-ms", type=float, default=200.0, help="response p95 budget")
     p.add_argument("--lines-per-call", type=int, default=3, choices=range(1, len(LINES) + 1))
-    p.add_argument("--max-tokens", type=int, default=24, help="reply length cap")
+    p.add_argument(
+        "--max-tokens", type=int, default=None, help="cap replies (default: the agent's default)"
+    )
+    p.add_argument(
+        "--no-analysis", action="store_true", help="post-call analysis off (default: on)"
+    )
     p.add_argument("--leak-calls", type=int, default=100, help="0 skips the leak check")
     p.add_argument("--leak-check-at", type=int, default=10)
     p.add_argument("--leak-batch", type=int, default=5)
-    p.add_argument("--leak-max-tokens", type=int, default=16)
+    p.add_argument("--leak-max-tokens", type=int, default=None, help="cap the leak calls' replies")
     p.add_argument("--name", default="concurrency", help="results file name")
     args = p.parse_args(argv)
     save(asyncio.run(main_async(args)), args.name)

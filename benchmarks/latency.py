@@ -139,22 +139,27 @@ class Harness:
         return self.server.app.state.voxline.phone
 
 
-def bench_agent(max_tokens: int, welcome: bool = True) -> AgentConfig:
-    """The demo receptionist, replies capped (a rambling small model would turn each
-    turn into many seconds of run time; the cap does not touch first-audio latency)."""
-    update: dict[str, Any] = {"llm": LLMConfig(max_tokens=max_tokens)}
+def bench_agent(max_tokens: int | None = None, welcome: bool = True) -> AgentConfig:
+    """The demo receptionist with the product's default reply length, or replies capped
+    at ``max_tokens`` (``--max-tokens``: shorter runs; a long reply's decoding competes
+    with the synthesis of its first clause, so the cap flatters the tail)."""
+    update: dict[str, Any] = {}
+    if max_tokens is not None:
+        update["llm"] = LLMConfig(max_tokens=max_tokens)
     if not welcome:
         update["welcome_message"] = ""
     return DEMO_AGENT.model_copy(update=update)
 
 
 @asynccontextmanager
-async def running_server(agent: AgentConfig, **more_agents: AgentConfig) -> Any:
-    """The whole app on 127.0.0.1, post-call analysis off (it would run the LLM
-    between calls), every session captured so its marks can be read as absolute
-    monotonic times."""
+async def running_server(
+    agent: AgentConfig, *, analysis: bool = True, **more_agents: AgentConfig
+) -> Any:
+    """The whole app on 127.0.0.1 as ``voxline serve`` runs it (post-call analysis on,
+    unless ``analysis`` is False: ``--no-analysis``), every session captured so its
+    marks can be read as absolute monotonic times."""
     with tempfile.TemporaryDirectory(prefix="voxline-bench-") as data_dir:
-        settings = ServerSettings(_env_file=None, data_dir=data_dir, analysis_enabled=False)
+        settings = ServerSettings(_env_file=None, data_dir=data_dir, analysis_enabled=analysis)
         engine = VoiceEngine(settings.engine)
         harness_sessions: dict[str, CallSession] = {}
         new_session = engine.new_session
@@ -385,6 +390,31 @@ def summary_rows(s: dict[str, Any]) -> Iterator[tuple[str, dict[str, float]]]:
         yield f"after the decision: {stage}", st
 
 
+def analyses_line(a: dict[str, Any] | None) -> str:
+    if not a:
+        return ""
+    return (
+        f"\n\nPost-call analyses: {a['states']} {a['drain_s']} s after the last call; "
+        f"{a['preempted']} runs cancelled for a live turn and rerun."
+    )
+
+
+def replies_text(cfg: dict[str, Any]) -> str:
+    """How the run was configured, as the report says it: the product default or not."""
+    cap = cfg.get("max_tokens")
+    replies = (
+        f"replies capped at {cap} tokens (--max-tokens)"
+        if cap is not None
+        else f"default reply length ({LLMConfig().max_tokens} tokens)"
+    )
+    analysis = cfg.get("analysis", True)
+    text = replies + (", post-call analysis on" if analysis else ", post-call analysis off")
+    pending = cfg.get("pending_analyses")
+    if pending:
+        text += f", measured with the analyses of {pending} finished calls pending"
+    return text
+
+
 def to_markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     s = r["summary"]
@@ -396,10 +426,11 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"Models: {r['models']}. {r['calls']} calls × {cfg['lines_per_call']} lines, "
         f"end-of-turn silence {cfg['end_of_turn_silence_ms']} ms, speculative after "
         f"{cfg['speculative_silence_ms']} ms, playout lead {cfg['playout_lead_ms']} ms, "
-        f"replies capped at {cfg['max_tokens']} tokens. Run time {r['wall_s']:.0f} s.\n\n"
+        f"{replies_text(cfg)}. Run time {r['wall_s']:.0f} s.\n\n"
         + "\n".join(table(summary_rows(s)))
         + "\n\n"
         + verdict_line(s)
+        + analyses_line(r.get("analyses"))
         + "\n\nClocks: benchmarks/METHOD.md. `after the decision: X` is the part of stage X "
         "that lies after the end-of-turn decision (the rest overlapped the endpointing "
         "wait); those parts sum to the response latency.\n"
@@ -409,16 +440,45 @@ def to_markdown(r: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- main
 
 
+async def analyses_finished(harness: Harness, timeout_s: float) -> dict[str, Any]:
+    """Wait (bounded) until every call's post-call analysis is done or failed: analysis
+    gives way to live turns, but it must still complete for every call."""
+    from sqlalchemy import func, select
+
+    from api.postcall.models import AnalysisJob
+
+    sessions = harness.server.app.state.db_sessions
+    waited = time.monotonic()
+    states: dict[str, int] = {}
+    while time.monotonic() - waited < timeout_s:
+        async with sessions() as db:
+            rows = await db.execute(
+                select(AnalysisJob.state, func.count()).group_by(AnalysisJob.state)
+            )
+            states = {state: n for state, n in rows.all()}
+        if not states.get("pending") and not states.get("running"):
+            break
+        await asyncio.sleep(0.5)
+    return {
+        "states": states,
+        "drain_s": round(time.monotonic() - waited, 1),
+        "preempted": harness.engine.live_work.preemptions,
+    }
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING)
     agent = bench_agent(args.max_tokens)
     load_before = loadavg()
     started = time.monotonic()
-    async with running_server(agent) as harness:
+    async with running_server(agent, analysis=not args.no_analysis) as harness:
         texts = [CALLER_LINES[i % len(CALLER_LINES)] for i in range(args.turns)]
         lines = await caller_lines(harness.engine.tts, texts)
         turns: list[dict[str, Any]] = []
         calls = 0
+        for i in range(args.pending_analyses):
+            # Finished calls whose analyses are still pending while the measured ones run.
+            await run_call(harness, lines[i % len(lines) : i % len(lines) + 1])
         for i in range(0, len(lines), args.lines_per_call):
             turns += (await run_call(harness, lines[i : i + args.lines_per_call]))[0]
             calls += 1
@@ -430,6 +490,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             )
         engine = harness.engine
         models = f"{engine.stt.name}, smollm2-135m q4_1 (llama.cpp), {engine.tts.name}"
+        analyses = None if args.no_analysis else await analyses_finished(harness, 900)
     ep = agent.endpointing
     return {
         "machine": machine(),
@@ -445,8 +506,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "speculative_silence_ms": ep.speculative_silence_ms,
             "playout_lead_ms": engine.settings.playout_lead_ms,
             "max_tokens": args.max_tokens,
+            "analysis": not args.no_analysis,
+            "pending_analyses": args.pending_analyses,
             "voiced_floor_db": VOICED_FLOOR_DB,
         },
+        "analyses": analyses,
         "summary": summarize(turns, args.budget_ms),
         "turns": turns,
     }
@@ -455,7 +519,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--budget-ms", type=float, default=200.0, help="response latency budget")
-    p.add_argument("--max-tokens", type=int, default=24, help="reply length cap")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="cap replies (default: the agent's default length, as the product runs)",
+    )
+    p.add_argument(
+        "--no-analysis", action="store_true", help="post-call analysis off (default: on)"
+    )
     return p
 
 
@@ -463,6 +535,13 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--turns", type=int, default=30)
     p.add_argument("--lines-per-call", type=int, default=6)
+    p.add_argument(
+        "--pending-analyses",
+        type=int,
+        default=0,
+        help="first place this many one-line calls, so their analyses are pending "
+        "while the measured calls run",
+    )
     p.add_argument("--name", default="latency", help="results file name")
     args = p.parse_args()
     report = asyncio.run(main_async(args))

@@ -82,6 +82,12 @@ class CallRecord:
     transcript: list[dict[str, Any]] = field(default_factory=list)
     turn_metrics: list[dict[str, Any]] = field(default_factory=list)
     recording_path: str | None = None
+    # What the media line lost, reordered and repeated (frames_lost, frames_reordered,
+    # frames_duplicated), from transports whose protocol numbers its messages.
+    media_stats: dict[str, int] = field(default_factory=dict)
+    # The process carrying the call's media (``CallRegistry.process_id``): if it dies,
+    # another process finalizes the call (api.processes).
+    owner: str | None = None
 
     @property
     def duration_s(self) -> float | None:

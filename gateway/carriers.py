@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from gateway.calls import CallStatus
 from voice_core.end_reasons import CallEnd, EndReason
 
 
@@ -41,6 +42,13 @@ class Carrier(Protocol):
         """Stop a call this carrier is placing (queued or ringing; our hang-up before the
         media stream connected). True if it stopped one; never raises for a call it
         does not know or can no longer stop. The caller records the cancelled status."""
+        ...
+
+    async def call_status(self, call_id: str) -> CallStatus | None:
+        """The call's status as the carrier knows it now (asked, not remembered from its
+        callbacks): what campaign orphan recovery checks before it dials anyone again.
+        None if the carrier has no such call (it never reached the carrier). Raises
+        ``CarrierError`` if the carrier cannot be asked: the caller then asks later."""
         ...
 
     async def aclose(self) -> None: ...

@@ -17,8 +17,10 @@ class TransportSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOXLINE_", env_file=".env", extra="ignore")
 
     # Outbound phone calls.
-    carrier: Literal["simulated", "twilio"] = Field(
-        "simulated", description="who places outbound calls; simulated needs no account"
+    carrier: Literal["simulated", "twilio", "telnyx", "plivo", "vonage"] = Field(
+        "simulated",
+        description="who places outbound calls; simulated needs no account; telnyx, plivo and "
+        "vonage need their dialect enabled (docs/carriers.md)",
     )
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -113,3 +115,41 @@ class TransportSettings(BaseSettings):
     jambonz_listen_username: str | None = None
     jambonz_listen_password: SecretStr | None = None
     jambonz_listen_default_agent_id: str | None = None
+
+    # Carrier dialects (docs/carriers.md). Each is off unless enabled, and refuses to start
+    # without the credentials that verify its webhooks: its routes are public.
+    telnyx_enabled: bool = Field(False, description="Telnyx Call Control + media streaming")
+    telnyx_api_key: SecretStr | None = Field(None, description="Telnyx API v2 key (Bearer)")
+    telnyx_public_key: str | None = Field(
+        None, description="base64 Ed25519 public key that verifies Telnyx webhooks"
+    )
+    telnyx_connection_id: str | None = Field(
+        None, description="Call Control application id that outbound calls use"
+    )
+    telnyx_api_base: str = Field("https://api.telnyx.com", description="REST API base")
+    telnyx_codec: Literal["PCMU", "L16"] = Field(
+        "PCMU", description="stream codec, both directions (L16 carries 16 kHz)"
+    )
+    plivo_enabled: bool = Field(False, description="Plivo answer XML + Audio Streams")
+    plivo_auth_id: str | None = None
+    plivo_auth_token: SecretStr | None = Field(
+        None, description="signs X-Plivo-Signature-V3 and authenticates the REST API"
+    )
+    plivo_api_base: str = Field("https://api.plivo.com", description="REST API base")
+    plivo_audio: Literal["mulaw", "l16"] = Field(
+        "mulaw", description="stream content type: mu-law 8 kHz or L16 16 kHz"
+    )
+    vonage_enabled: bool = Field(False, description="Vonage NCCO connect + WebSocket audio")
+    vonage_signature_secret: SecretStr | None = Field(
+        None, description="verifies the signed JWT (HS256) on Vonage webhooks"
+    )
+    vonage_application_id: str | None = Field(None, description="Voice application id")
+    vonage_private_key: SecretStr | None = Field(
+        None, description="the application's private key (PEM): signs REST API JWTs (RS256)"
+    )
+    vonage_api_base: str = Field("https://api.nexmo.com", description="REST API base")
+    exotel_enabled: bool = Field(False, description="Exotel Voicebot applet stream")
+    exotel_username: str | None = Field(
+        None, description="HTTP Basic user Exotel presents on the voicebot URL endpoint"
+    )
+    exotel_password: SecretStr | None = None

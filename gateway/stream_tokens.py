@@ -10,10 +10,10 @@ Format: ``base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`` where
 payload is a compact JSON list ``[version, call, org, agent, expires, nonce, flags]``.
 Sans-I/O: the clock is injected, and the used-nonce memory is in this object.
 
-Fleet note: nonces are remembered in-process, so a token is single-use per process.
-Every process needs the same secret (``VOXLINE_STREAM_TOKEN_SECRET``) to accept the
-others' tokens; a token replayed against a second process within its short life would
-be accepted there once more (a shared nonce set, e.g. Redis ``SET NX EX``, closes that).
+Fleet note: every process needs the same secret (``VOXLINE_STREAM_TOKEN_SECRET``) to
+accept the others' tokens. Nonces are remembered in-process, and with Redis
+configured also in a shared ledger (``nonce_ledger``), so a token opens one stream
+in the whole fleet (``redeem_shared``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from gateway.nonce_ledger import NonceLedger
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ class StreamTokens:
         self.ttl_s = ttl_s
         self._clock = clock
         self._used: dict[str, float] = {}  # nonce -> expiry, forgotten once expired
+        self.ledger: NonceLedger | None = None  # the fleet's, set by the control plane
 
     @classmethod
     def random(cls, *, ttl_s: float = 60.0, clock: Callable[[], float] = time.time) -> StreamTokens:
@@ -135,6 +138,15 @@ class StreamTokens:
         return StreamClaims(
             call_id, org_id, agent_id, float(expires), nonce, bool(flags & _FLAG_PARAMETERS)
         )
+
+    async def redeem_shared(self, token: object) -> StreamClaims:
+        """``redeem``, then the fleet's ledger (when there is one) must not have seen it."""
+        claims = self.redeem(token)
+        if self.ledger is not None:
+            ttl = max(1.0, claims.expires_at - self._clock())
+            if not await self.ledger.claim(claims.nonce, ttl):
+                raise TokenError("stream token already used")
+        return claims
 
     def redeem(self, token: object) -> StreamClaims:
         """Verify and use up: a second ``redeem`` of the same token is refused."""

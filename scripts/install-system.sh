@@ -11,6 +11,8 @@ command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 # Real human speech (Allison Smith's prompts, CC-BY-SA) with its transcript, for the STT tests.
 [ -d /usr/share/asterisk/sounds/en_US_f_Allison ] || missing="$missing asterisk-core-sounds-en-wav"
 [ -f /usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz ] || missing="$missing asterisk-core-sounds-en"
+# A real Prometheus scrapes /metrics in the metrics test.
+command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-system: not root, not installing:$missing (the tests that need them will be skipped)"

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voice_core.dialing import check_transfer_target
+
 
 class EndpointingConfig(BaseModel):
     """When the caller has started and finished a turn."""
@@ -72,6 +74,36 @@ class EndCallConfig(BaseModel):
         "Are you still there?", description="said once after a silence timeout; then hang up"
     )
     goodbye_message: str | None = Field(None, description="said before a max-duration hang-up")
+
+
+class TransferTarget(BaseModel):
+    """A person or queue the agent may hand a caller to. The LLM names it, never dials."""
+
+    name: str = Field(..., pattern=r"^[a-z0-9_-]{1,40}$", description="what the LLM calls it")
+    to: str = Field(..., description="E.164 number or sip: URI the carrier dials")
+    description: str = Field("", max_length=200, description="when to choose it, for the LLM")
+
+    @field_validator("to")
+    @classmethod
+    def _dialable(cls, value: str) -> str:
+        return check_transfer_target(value)
+
+
+class TransferConfig(BaseModel):
+    """The ``transfer_call`` tool: off unless enabled, and only to the listed targets,
+    so a caller cannot talk the model into dialling a number of their choosing."""
+
+    enabled: bool = Field(False, description="offer the LLM a transfer_call tool")
+    targets: list[TransferTarget] = Field(default_factory=list, max_length=20)
+    mode: Literal["cold", "warm"] = Field(
+        "cold", description="warm: say the briefing to the caller before handing over"
+    )
+    briefing: str | None = Field(
+        "Connecting you now, one moment please.", max_length=300, description="warm only"
+    )
+
+    def target(self, name: str) -> TransferTarget | None:
+        return next((t for t in self.targets if t.name == name), None)
 
 
 class LLMConfig(BaseModel):
@@ -137,6 +169,10 @@ class AgentConfig(BaseModel):
     )
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
     end_call: EndCallConfig = Field(default_factory=EndCallConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
+    dtmf_tool: bool = Field(
+        False, description="offer the LLM a send_dtmf tool (press keys: navigate an IVR)"
+    )
     llm: LLMConfig = Field(default_factory=LLMConfig)
     stt: STTConfig = Field(default_factory=STTConfig)
     tts: TTSConfig = Field(default_factory=TTSConfig)
@@ -172,6 +208,18 @@ class EngineSettings(BaseSettings):
     embedded_llm_threads: int = 2
     embedded_llm_ctx: int = 8192
     embedded_llm_parallel: int = Field(4, description="llama.cpp slots = concurrent replies")
+    embedded_llm_batch: int = Field(
+        64,
+        ge=8,
+        description="llama.cpp batch (tokens per step): a live request waits at most one "
+        "step behind a background one",
+    )
+    embedded_llm_cache_ram_mib: int = Field(
+        64,
+        ge=0,
+        description="llama.cpp's host-memory cache of evicted prompt states (MiB; 0: off). "
+        "Its own default, 8 GiB, grew RSS by every finished call's conversation",
+    )
     # STT
     whisper_model: str | None = Field(None, description="CTranslate2 Whisper dir; default tiny.en")
     whisper_compute_type: str = "int8"

@@ -43,6 +43,8 @@ class EndReason(StrEnum):
     OVER_CAPACITY = "over_capacity"  # the organization is at its cap on calls in flight
     CARRIER = "carrier"  # what the carrier reported (its status callbacks)
     CARRIER_FAILED = "carrier_failed"  # the carrier refused an action; detail "<carrier>:<why>"
+    # Handed to a person or queue (API or the agent's transfer_call); detail: the target.
+    TRANSFERRED = "transferred"
     ENDED = "ended"  # nobody said why
     OTHER = "other"  # a text this vocabulary does not know; kept as it is
 
@@ -57,6 +59,7 @@ _WITH_DETAIL: dict[EndReason, str] = {
     EndReason.UNKNOWN_AGENT: "unknown agent_id {}",
     EndReason.ALREADY_ENDED: "call {}",
     EndReason.CARRIER: "carrier:{}",
+    EndReason.TRANSFERRED: "transferred:{}",
     EndReason.INTERRUPTED: "interrupted: {}",
     EndReason.CARRIER_FAILED: "{}",
     EndReason.OTHER: "{}",
@@ -72,6 +75,7 @@ _FRAMES: tuple[tuple[str, str, EndReason], ...] = (
     ("timeout: ", "", EndReason.TIMEOUT),
     ("unknown agent_id ", "", EndReason.UNKNOWN_AGENT),
     ("carrier:", "", EndReason.CARRIER),
+    ("transferred:", "", EndReason.TRANSFERRED),
     ("interrupted: ", "", EndReason.INTERRUPTED),
     ("error:", "", EndReason.ERROR),
 )

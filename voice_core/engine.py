@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from voice_core.config import AgentConfig, EngineSettings, LLMConfig
+from voice_core.live_work import LiveLLM, LiveSTT, LiveWork
 from voice_core.llm.base import LanguageModel
 from voice_core.llm.embedded import EmbeddedLlamaServer
 from voice_core.llm.openai_compat import OpenAICompatibleLLM
@@ -39,6 +40,8 @@ class VoiceEngine:
         self.turn_detector: TurnDetector | None = None
         self._llms: dict[tuple[str, str, str, str | None], OpenAICompatibleLLM] = {}
         self.load_times_ms: dict[str, float] = {}
+        # Live turns' model work, counted so background work (analysis) gives way to it.
+        self.live_work = LiveWork()
         self._started = False
         self._start_lock = asyncio.Lock()
 
@@ -82,6 +85,8 @@ class VoiceEngine:
                 threads=s.embedded_llm_threads,
                 ctx=s.embedded_llm_ctx,
                 parallel=s.embedded_llm_parallel,
+                batch=s.embedded_llm_batch,
+                cache_ram_mib=s.embedded_llm_cache_ram_mib,
             )
             self.load_times_ms["llm"] = (time.perf_counter() - t) * 1000
 
@@ -134,10 +139,11 @@ class VoiceEngine:
     ) -> CallSession:
         if not self._started or self.stt is None or self.tts is None:
             raise RuntimeError("call VoiceEngine.start() before creating sessions")
+        live = self.live_work
         return CallSession(
             agent,
-            stt=self.stt,
-            llm=self.llm_for(agent.llm),
+            stt=LiveSTT(self.stt, live),
+            llm=LiveLLM(self.llm_for(agent.llm), live),
             tts=self.tts,
             call_id=call_id,
             context=context,

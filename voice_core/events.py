@@ -66,6 +66,24 @@ class AgentReply:
 
 
 @dataclass(frozen=True)
+class TransferRequested:
+    """The agent chose to hand the caller to one of its allowed targets (``transfer_call``);
+    the transport does the hand-over. ``briefing`` is said to the caller first (warm)."""
+
+    target: str  # the target's name in the agent's config
+    to: str  # the E.164 number or SIP URI behind it
+    mode: str  # "cold" | "warm"
+    briefing: str | None = None
+
+
+@dataclass(frozen=True)
+class DtmfRequested:
+    """The agent pressed keys (``send_dtmf``): the transport has the carrier play them."""
+
+    digits: str
+
+
+@dataclass(frozen=True)
 class DtmfReceived:
     digits: str
 
@@ -107,5 +125,7 @@ SessionEvent = (
     | DtmfReceived
     | TurnMetrics
     | ToolInvoked
+    | TransferRequested
+    | DtmfRequested
     | CallEnded
 )

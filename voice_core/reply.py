@@ -18,11 +18,21 @@ import numpy as np
 from voice_core.audio.frames import FRAME_SAMPLES, Framer
 from voice_core.chunker import ClauseChunker
 from voice_core.config import AgentConfig
+from voice_core.dialing import check_dtmf_digits
 from voice_core.events import AgentTextDelta, SessionEvent, ToolInvoked
-from voice_core.llm.base import END_CALL_TOOL, LanguageModel, LLMError, TextDelta, ToolCall
+from voice_core.llm.base import (
+    END_CALL_TOOL,
+    SEND_DTMF_TOOL,
+    LanguageModel,
+    LLMError,
+    TextDelta,
+    ToolCall,
+    transfer_call_tool,
+)
 from voice_core.playout import Utterance
 from voice_core.stt.base import SpeechToText
 from voice_core.tts.base import TextToSpeech
+from voice_core.turn_faults import StageError
 from voice_core.turns import Turn
 
 # The call's own logger: a call's reply failures read in one stream with the rest of it.
@@ -60,10 +70,13 @@ class ReplyPipeline:
         """The final transcript of the turn's audio into ``turn.user_text``; False if no speech."""
         assert turn.audio is not None
         turn.stt_start = self._clock()
-        if turn.stt_stream is not None:
-            result = await turn.stt_stream.final(turn.audio)
-        else:
-            result = await self.stt.transcribe(turn.audio)
+        try:
+            if turn.stt_stream is not None:
+                result = await turn.stt_stream.final(turn.audio)
+            else:
+                result = await self.stt.transcribe(turn.audio)
+        except Exception as exc:
+            raise StageError("stt", exc) from exc
         turn.marks["stt_final"] = self._clock()
         if not result.is_speech:
             # Noise, a cough, line hiss: no LLM call, no reply.
@@ -79,9 +92,12 @@ class ReplyPipeline:
         return True
 
     async def clauses(self, turn: Turn, history: list[dict[str, Any]]) -> AsyncIterator[str]:
-        """The reply as speakable clauses; the fallback line if the LLM fails or says nothing."""
+        """The reply as speakable clauses; the fallback line if the LLM says nothing.
+
+        An LLM that fails raises ``StageError("llm")``: the session retries the turn or
+        says the fallback line (``turn_faults``)."""
         cfg = self.agent.llm
-        tools = [END_CALL_TOOL] if self.agent.end_call.end_call_tool else None
+        tools = self._tools() or None
         messages = [*history]
         if not turn.published_user:
             messages.append({"role": "user", "content": turn.user_text or ""})
@@ -104,7 +120,9 @@ class ReplyPipeline:
                 except StopAsyncIteration:
                     break
                 except TimeoutError as exc:
-                    raise LLMError(f"no token within {cfg.first_token_timeout_s:.1f} s") from exc
+                    # Not retried: the caller has already waited this long for an answer.
+                    timeout = LLMError(f"no token within {cfg.first_token_timeout_s:.1f} s")
+                    raise StageError("llm", timeout, retryable=False) from exc
                 if first:
                     turn.marks["llm_first_token"] = self._clock()
                     first = False
@@ -119,16 +137,17 @@ class ReplyPipeline:
             for clause in chunker.flush():
                 said_anything = True
                 yield self._mark_clause(turn, clause)
-        except LLMError as exc:
-            turn.fallback_reason = str(exc)
-            log.warning("call %s: LLM failed, saying the fallback line: %s", self._call_id, exc)
+        except StageError:
+            raise
+        except Exception as exc:  # LLMError, or whatever else the provider raised
+            raise StageError("llm", exc) from exc
         finally:
             # Closing the stream closes the HTTP response, so the server stops generating
             # a reply nobody will hear (barge-in, discarded speculation).
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if not said_anything and not turn.end_call:
+        if not said_anything and not (turn.end_call or turn.transfer_to or turn.dtmf_out):
             if turn.fallback_reason is None:
                 turn.fallback_reason = "empty reply"
                 log.warning(
@@ -136,10 +155,36 @@ class ReplyPipeline:
                 )
             yield self._mark_clause(turn, self.agent.fallback_line)
 
+    def _tools(self) -> list[dict[str, Any]]:
+        tools = [END_CALL_TOOL] if self.agent.end_call.end_call_tool else []
+        transfer = self.agent.transfer
+        if transfer.enabled and transfer.targets:
+            tools.append(transfer_call_tool([(t.name, t.description) for t in transfer.targets]))
+        if self.agent.dtmf_tool:
+            tools.append(SEND_DTMF_TOOL)
+        return tools
+
     def _tool_called(self, turn: Turn, call: ToolCall) -> None:
         self._emit(ToolInvoked(call.name, call.arguments))
         if call.name == "end_call":
             turn.end_call = True
+        elif call.name == "transfer_call":
+            name = str(call.arguments.get("target", ""))
+            transfer = self.agent.transfer
+            # Only a target on the agent's list: a model talked into another name (or a
+            # number) transfers nobody.
+            if transfer.enabled and transfer.target(name) is not None:
+                turn.transfer_to = name
+            else:
+                log.warning(
+                    "call %s: LLM asked to transfer to %r, not allowed", self._call_id, name
+                )
+        elif call.name == "send_dtmf" and self.agent.dtmf_tool:
+            digits = str(call.arguments.get("digits", ""))
+            try:
+                turn.dtmf_out = check_dtmf_digits(digits)
+            except ValueError as exc:
+                log.warning("call %s: LLM sent DTMF %r: %s", self._call_id, digits[:80], exc)
         else:
             log.warning("call %s: LLM called unknown tool %r", self._call_id, call.name)
 
@@ -178,9 +223,7 @@ class ReplyPipeline:
             while (clause := await clause_q.get()) is not None:
                 before = utt.queued
                 frames: list[np.ndarray] = []
-                async for audio in self.tts.synthesize(
-                    clause, length_scale=self.agent.tts.length_scale
-                ):
+                async for audio in self._speech(clause):
                     turn.marks.setdefault("tts_first_audio", self._clock())
                     frames.extend(framer.push(audio))
                     await released()
@@ -193,3 +236,13 @@ class ReplyPipeline:
             await pump_task
         finally:
             pump_task.cancel()
+
+    async def _speech(self, clause: str) -> AsyncIterator[np.ndarray]:
+        """The TTS's audio for ``clause``; what it raises, as ``StageError("tts")``."""
+        try:
+            async for audio in self.tts.synthesize(
+                clause, length_scale=self.agent.tts.length_scale
+            ):
+                yield audio
+        except Exception as exc:
+            raise StageError("tts", exc) from exc

@@ -57,9 +57,11 @@ from voice_core.events import (
     CallEnded,
     ClearAudio,
     DtmfReceived,
+    DtmfRequested,
     SessionEvent,
     TranscriptFinal,
     TranscriptPartial,
+    TransferRequested,
     TurnMetrics,
 )
 from voice_core.llm.base import LanguageModel, LLMError
@@ -77,6 +79,7 @@ from voice_core.stt.base import SpeechToText
 from voice_core.tts.base import TextToSpeech
 from voice_core.turn_detection.policy import decide
 from voice_core.turn_detection.smart_turn import TurnDetector
+from voice_core.turn_faults import StageError, TurnFailure, TurnFaults, should_retry
 from voice_core.turns import Turn, TurnBook, TurnPhase
 from voice_core.vad import VoiceDetector, WebRtcVad
 
@@ -86,11 +89,13 @@ _DTMF_KEYS = set("0123456789*#ABCD")
 # Caller frames buffered before the engine: 10 s. A full queue means the event
 # loop is stalled; old audio is then useless for a live conversation.
 _INPUT_QUEUE_FRAMES = 500
+# Marks a failed reply attempt may have left; its retry sets them again.
+_ATTEMPT_MARKS = ("llm_first_token", "first_clause", "tts_first_audio")
 
 
 @dataclass
 class TranscriptEntry:
-    speaker: str  # "caller" | "agent"
+    speaker: str  # "caller" | "agent" | "system" (a note: a transfer)
     text: str
     t: float  # seconds since the call started
     interrupted: bool = False
@@ -155,6 +160,8 @@ class CallSession:
             agent, stt=stt, llm=llm, tts=tts, clock=clock, emit=self._emit, call_id=call_id
         )
         self._turns = TurnBook()
+        self._faults = TurnFaults(agent.max_failed_turns)
+        self._partials_failed = 0
         self._playout = Playout(playout_lead_ms / 1000)
 
         self.history: list[dict[str, Any]] = [{"role": "system", "content": self._system_prompt()}]
@@ -238,6 +245,27 @@ class CallSession:
 
     async def hangup(self, reason: str = "caller_hangup") -> None:
         await self._end(reason)
+
+    async def say(self, text: str) -> None:
+        """Say a line now (a transfer's briefing) and return once the engine has played it."""
+        turn = self._speak_text(text)
+        task = self._reply_tasks.get(turn)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._changed.until(lambda: not self.agent_speaking or self.ended.is_set())
+
+    def note(self, text: str) -> None:
+        """A transcript line nobody said (``speaker: system``): a transfer, on the record."""
+        self.transcript.append(TranscriptEntry("system", text, self._now_rel()))
+
+    def _request_transfer(self, name: str) -> None:
+        cfg = self.agent.transfer
+        target = cfg.target(name)
+        if target is None:  # the reply pipeline only lets allowed names through
+            return
+        briefing = cfg.briefing if cfg.mode == "warm" else None
+        self._emit(TransferRequested(target.name, target.to, cfg.mode, briefing))
 
     async def wait_ended(self) -> str:
         await self.ended.wait()
@@ -411,10 +439,24 @@ class CallSession:
     async def _partial(self, audio: np.ndarray, stream: Any) -> None:
         # ``stream`` is the utterance's as of when the audio was taken: a partial that
         # runs after that utterance ended must not feed the next one's agreement.
-        if stream is not None:
-            result = await stream.partial(audio)
-        else:
-            result = await self._reply.stt.transcribe(audio)
+        try:
+            if stream is not None:
+                result = await stream.partial(audio)
+            else:
+                result = await self._reply.stt.transcribe(audio)
+        except Exception as exc:
+            # A partial only updates the live caption: skip it, never end the call over
+            # it; the final transcription (retried, see turn_faults) decides the turn.
+            self._partials_failed += 1
+            if self._partials_failed in (1, 10, 100, 1000):
+                log.warning(
+                    "call %s: partial transcription failed (%d so far), skipped: %s: %s",
+                    self.call_id,
+                    self._partials_failed,
+                    type(exc).__name__,
+                    exc,
+                )
+            return
         if stream is not self._caller.stream:
             return
         if result.is_speech and result.text != self._caller.last_partial:
@@ -473,43 +515,148 @@ class CallSession:
         self._emit(TranscriptFinal(turn.user_text, turn.no))
 
     async def _run_reply(self, turn: Turn) -> None:
+        stt_failed: StageError | None = None
         if turn.user_text is None:
-            if not await self._reply.transcribe(turn):
-                self._turns.no_speech(turn)
-                return
-            self._publish_user(turn)
-        await self._speak(turn, self._reply.clauses(turn, self.history))
+            try:
+                heard = await self._transcribe(turn)
+            except StageError as exc:
+                stt_failed = exc
+            else:
+                if not heard:
+                    self._turns.no_speech(turn)
+                    return
+                self._publish_user(turn)
+        failure = await self._speak(
+            turn, lambda: self._reply.clauses(turn, self.history), failed=stt_failed
+        )
+        if failure is not None:
+            if self._faults.turn_failed(failure) and not self.ended.is_set():
+                log.warning(
+                    "call %s: %d turns failed in a row, ending the call (%s)",
+                    self.call_id,
+                    self._faults.in_a_row,
+                    failure.error,
+                )
+                await self._end(failure.error.end_reason)
+            return
+        self._faults.turn_succeeded()
+        if turn.dtmf_out and not self.ended.is_set():
+            self._emit(DtmfRequested(turn.dtmf_out))
         if turn.end_call and not self.ended.is_set():
             await self._end("agent_ended")
+        elif turn.transfer_to and not self.ended.is_set():
+            self._request_transfer(turn.transfer_to)
+
+    async def _transcribe(self, turn: Turn) -> bool:
+        """The final transcription, tried once more if it fails (``turn_faults``)."""
+        try:
+            return await self._reply.transcribe(turn)
+        except StageError as exc:
+            if not should_retry(exc, 1, heard_any=False):
+                raise
+            self._log_failure(turn, exc, retrying=True)
+            # Plain transcription for the retry: the stream's own state may be what broke.
+            turn.stt_stream = None
+            return await self._reply.transcribe(turn)
+
+    def _log_failure(self, turn: Turn, exc: StageError, *, retrying: bool) -> None:
+        then = "trying it again" if retrying else "giving up on the turn"
+        log.warning(
+            "call %s: turn %d: %s failed, %s: %s",
+            self.call_id,
+            turn.no,
+            exc.stage.upper(),
+            then,
+            exc.cause,
+        )
 
     def _speak_text(self, text: str) -> Turn:
         """Say a fixed line (welcome, prompts) as its own committed turn."""
-
-        async def lines() -> AsyncIterator[str]:
-            yield text
-
         turn = self._turns.scripted()
-        self._spawn_turn(turn, "say", self._speak, turn, lines(), record_metrics=False)
+        self._spawn_turn(
+            turn,
+            "say",
+            self._speak,
+            turn,
+            lambda: _one_line(text),
+            record_metrics=False,
+            fallback=False,
+        )
         return turn
 
     async def _speak(
-        self, turn: Turn, clauses: AsyncIterator[str], *, record_metrics: bool = True
-    ) -> None:
-        """The turn's clauses as one utterance: synthesized, played out, then recorded."""
+        self,
+        turn: Turn,
+        clauses: Callable[[], AsyncIterator[str]],
+        *,
+        record_metrics: bool = True,
+        failed: StageError | None = None,
+        fallback: bool = True,
+    ) -> TurnFailure | None:
+        """The turn's clauses as one utterance: synthesized, played out, then recorded.
+
+        ``clauses`` makes the clauses, again for a retry. A stage that fails (or
+        ``failed``: the STT already did) gets the agent's fallback line said in the
+        turn's place (``fallback``; a fixed line that fails is skipped). Returns the
+        failure, once the utterance has played."""
         utt = self._playout.open(turn)
         turn.utterance = utt
-        await self._reply.synthesize(
-            turn,
-            clauses,
-            utt,
-            released=lambda: self._changed.until(lambda: turn.released),
-            queue=self._queue_frames,
-        )
+        if failed is None:
+            failed = await self._synthesize(turn, utt, clauses)
+        fallback_heard = False
+        if failed is not None:
+            self._log_failure(turn, failed, retrying=False)
+            # Whatever the failed reply decided (hang up, transfer), the caller did not hear it.
+            turn.end_call, turn.transfer_to = False, None
+            if fallback:
+                turn.fallback_reason = str(failed)
+                line = self.agent.fallback_line
+                unspoken = await self._synthesize(turn, utt, lambda: _one_line(line), retry=False)
+                fallback_heard = unspoken is None
+                if unspoken is not None:
+                    log.warning("call %s: the fallback line failed too: %s", self.call_id, unspoken)
+            # Nothing may have been queued: the turn still ends only once it is real.
+            await self._changed.until(lambda: turn.released)
         self._playout.close(utt)
         self._changed.notify()
         await self._changed.until(lambda: utt.played)
         self._turns.finish(turn)
         self._record_utterance(turn, utt, utt.text, interrupted=False, metrics=record_metrics)
+        return None if failed is None else TurnFailure(failed, fallback_heard)
+
+    async def _synthesize(
+        self,
+        turn: Turn,
+        utt: Utterance,
+        clauses: Callable[[], AsyncIterator[str]],
+        *,
+        retry: bool = True,
+    ) -> StageError | None:
+        """LLM and TTS into ``utt``, tried once more if they fail before the caller heard
+        any of it; the failure, if it stands."""
+        attempt = 1
+        while True:
+            try:
+                await self._reply.synthesize(
+                    turn,
+                    clauses(),
+                    utt,
+                    released=lambda: self._changed.until(lambda: turn.released),
+                    queue=self._queue_frames,
+                )
+                return None
+            except StageError as exc:
+                if not retry or not should_retry(exc, attempt, heard_any=utt.queued > 0):
+                    return exc
+                self._log_failure(turn, exc, retrying=True)
+            attempt += 1
+            # Start the retry clean: nothing of the failed attempt was queued or heard.
+            utt.clauses.clear()
+            turn.end_call, turn.transfer_to = False, None
+            if not turn.released:
+                turn.held_deltas.clear()
+            for mark in _ATTEMPT_MARKS:
+                turn.marks.pop(mark, None)
 
     def _queue_frames(self, utt: Utterance, frames: list[np.ndarray]) -> None:
         self._playout.push(utt, frames)
@@ -617,3 +764,7 @@ class CallSession:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._end(reason)
+
+
+async def _one_line(text: str) -> AsyncIterator[str]:
+    yield text

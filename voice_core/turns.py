@@ -71,6 +71,8 @@ class Turn:
     stt_start: float | None = None
     published_user: bool = False  # the caller's words are in transcript and history
     end_call: bool = False  # the LLM asked to hang up after this reply
+    transfer_to: str | None = None  # the allowed target the LLM asked to be handed to
+    dtmf_out: str | None = None  # keys the LLM asked to press after this reply
     fallback_reason: str | None = None
     held_deltas: list[str] = field(default_factory=list)  # reply text streamed before commit
     utterance: Utterance | None = None  # its audio on the way out

@@ -73,10 +73,17 @@ class TurnLatency(Model):
     stages_ms: dict[str, float] = Field(default_factory=dict)
 
 
+class StatusChange(Model):
+    """A status the call entered, and when (UTC)."""
+
+    status: str
+    at: datetime
+
+
 class CallDetail(Call):
     transcript: list[TranscriptLine] = Field(default_factory=list)
     latency: list[TurnLatency] = Field(default_factory=list)
-    status_history: list[Any] = Field(default_factory=list)
+    status_history: list[StatusChange] = Field(default_factory=list)
     summary: str | None = None
     sentiment: dict[str, Any] | None = None
     extracted: dict[str, Any] | None = None

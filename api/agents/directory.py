@@ -53,4 +53,3 @@ class SqlAgentDirectory:
     @default_agent_id.setter
     def default_agent_id(self, value: str | None) -> None:
         self._default = value
-

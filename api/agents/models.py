@@ -52,4 +52,3 @@ class PhoneNumber(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-

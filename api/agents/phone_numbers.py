@@ -13,10 +13,14 @@ from api.agents.models import PhoneNumber
 from api.agents.schemas import PhoneNumberIn, PhoneNumberOut
 from api.agents.service import load_agent
 from api.auth import Principal, get_db, require_key
-from api.errors import field_error
+from api.errors import AUTHED, WITH_BODY, error_responses, field_error
+from api.idempotency.replay import Idempotent
+from api.schemas import ResourceId
 from gateway.agents import normalize_number
 
-router = APIRouter(prefix="/api/v1/phone-numbers", tags=["phone numbers"])
+router = APIRouter(
+    prefix="/api/v1/phone-numbers", tags=["phone numbers"], responses=error_responses(*AUTHED)
+)
 Db = Annotated[AsyncSession, Depends(get_db)]
 Auth = Annotated[Principal, Depends(require_key)]
 
@@ -47,7 +51,13 @@ async def check_from_number(db: AsyncSession, org_id: str, number: str | None) -
         )
 
 
-@router.post("", status_code=201, response_model=PhoneNumberOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=PhoneNumberOut,
+    dependencies=[Idempotent],
+    responses=error_responses(404, 409, *WITH_BODY),
+)
 async def add_number(body: PhoneNumberIn, db: Db, who: Auth) -> PhoneNumberOut:
     if body.agent_id:
         await load_agent(db, who.org_id, body.agent_id)
@@ -85,8 +95,10 @@ async def _load(db: AsyncSession, org_id: str, number_id: str) -> PhoneNumber:
     return row
 
 
-@router.put("/{number_id}", response_model=PhoneNumberOut)
-async def assign(number_id: str, body: PhoneNumberIn, db: Db, who: Auth) -> PhoneNumberOut:
+@router.put(
+    "/{number_id}", response_model=PhoneNumberOut, responses=error_responses(404, *WITH_BODY)
+)
+async def assign(number_id: ResourceId, body: PhoneNumberIn, db: Db, who: Auth) -> PhoneNumberOut:
     row = await _load(db, who.org_id, number_id)
     if body.agent_id:
         await load_agent(db, who.org_id, body.agent_id)
@@ -97,8 +109,8 @@ async def assign(number_id: str, body: PhoneNumberIn, db: Db, who: Auth) -> Phon
     return _out(row)
 
 
-@router.delete("/{number_id}", status_code=204)
-async def remove(number_id: str, db: Db, who: Auth) -> Response:
+@router.delete("/{number_id}", status_code=204, responses=error_responses(404))
+async def remove(number_id: ResourceId, db: Db, who: Auth) -> Response:
     row = await _load(db, who.org_id, number_id)
     await db.delete(row)
     await db.commit()

@@ -12,14 +12,23 @@ from api.agents.models import Agent, AgentVersion
 from api.agents.schemas import AgentOut, AgentSpec, AgentVersionOut
 from api.agents.service import _new_version, agent_out, load_agent, save_agent
 from api.auth import Principal, get_db, require_key
+from api.errors import AUTHED, WITH_BODY, error_responses
+from api.idempotency.replay import Idempotent
+from api.schemas import ResourceId, RowId
 
-router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"], responses=error_responses(*AUTHED))
 
 Db = Annotated[AsyncSession, Depends(get_db)]
 Auth = Annotated[Principal, Depends(require_key)]
 
 
-@router.post("", status_code=201, response_model=AgentOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=AgentOut,
+    dependencies=[Idempotent],
+    responses=error_responses(409, *WITH_BODY),
+)
 async def create_agent(spec: AgentSpec, db: Db, who: Auth) -> AgentOut:
     agent = await save_agent(db, who.org_id, spec)
     await db.commit()
@@ -36,21 +45,21 @@ async def list_agents(db: Db, who: Auth) -> list[AgentOut]:
     return [agent_out(a) for a in rows]
 
 
-@router.get("/{agent_id}", response_model=AgentOut)
-async def get_agent(agent_id: str, db: Db, who: Auth) -> AgentOut:
+@router.get("/{agent_id}", response_model=AgentOut, responses=error_responses(404))
+async def get_agent(agent_id: ResourceId, db: Db, who: Auth) -> AgentOut:
     return agent_out(await load_agent(db, who.org_id, agent_id))
 
 
-@router.put("/{agent_id}", response_model=AgentOut)
-async def update_agent(agent_id: str, spec: AgentSpec, db: Db, who: Auth) -> AgentOut:
+@router.put("/{agent_id}", response_model=AgentOut, responses=error_responses(404, *WITH_BODY))
+async def update_agent(agent_id: ResourceId, spec: AgentSpec, db: Db, who: Auth) -> AgentOut:
     agent = await load_agent(db, who.org_id, agent_id)
     await _new_version(db, agent, spec)
     await db.commit()
     return agent_out(agent)
 
 
-@router.delete("/{agent_id}", status_code=204)
-async def delete_agent(agent_id: str, db: Db, who: Auth) -> Response:
+@router.delete("/{agent_id}", status_code=204, responses=error_responses(404))
+async def delete_agent(agent_id: ResourceId, db: Db, who: Auth) -> Response:
     agent = await load_agent(db, who.org_id, agent_id)
     await db.execute(delete(AgentVersion).where(AgentVersion.agent_id == agent.id))
     await db.delete(agent)
@@ -58,8 +67,10 @@ async def delete_agent(agent_id: str, db: Db, who: Auth) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/{agent_id}/versions", response_model=list[AgentVersionOut])
-async def list_versions(agent_id: str, db: Db, who: Auth) -> list[AgentVersionOut]:
+@router.get(
+    "/{agent_id}/versions", response_model=list[AgentVersionOut], responses=error_responses(404)
+)
+async def list_versions(agent_id: ResourceId, db: Db, who: Auth) -> list[AgentVersionOut]:
     agent = await load_agent(db, who.org_id, agent_id)
     rows = (
         await db.execute(
@@ -76,8 +87,12 @@ async def list_versions(agent_id: str, db: Db, who: Auth) -> list[AgentVersionOu
     ]
 
 
-@router.post("/{agent_id}/versions/{version}/restore", response_model=AgentOut)
-async def restore_version(agent_id: str, version: int, db: Db, who: Auth) -> AgentOut:
+@router.post(
+    "/{agent_id}/versions/{version}/restore",
+    response_model=AgentOut,
+    responses=error_responses(404),
+)
+async def restore_version(agent_id: ResourceId, version: RowId, db: Db, who: Auth) -> AgentOut:
     """Restoring saves the old spec as a new version: history is never rewritten."""
     agent = await load_agent(db, who.org_id, agent_id)
     old = (

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from api.schemas import TRIGGER_STATUSES, Strict, check_e164
+from api.schemas import TRIGGER_STATUSES, Strict, UtcDateTime, check_e164
 from voice_core.config import (
     AgentConfig,
     EndCallConfig,
     EndpointingConfig,
     LLMConfig,
     STTConfig,
+    TransferConfig,
     TTSConfig,
 )
 
@@ -80,6 +80,11 @@ class AgentSpec(Strict):
     tts: TTSConfig = Field(default_factory=TTSConfig)
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
     end_call: EndCallConfig = Field(default_factory=EndCallConfig)
+    transfer: TransferConfig = Field(
+        default_factory=TransferConfig,
+        description="the transfer_call tool: off unless enabled, only to these targets",
+    )
+    dtmf_tool: bool = Field(False, description="offer the LLM a send_dtmf tool (IVRs)")
     extraction: list[ExtractionVariable] = Field(default_factory=list, max_length=100)
     post_call_actions: list[PostCallAction] = Field(default_factory=list, max_length=20)
 
@@ -119,6 +124,8 @@ class AgentSpec(Strict):
             fallback_line=self.fallback_line,
             endpointing=self.endpointing,
             end_call=_within_ceiling(self.end_call, settings),
+            transfer=self.transfer,
+            dtmf_tool=self.dtmf_tool,
             llm=LLMConfig(
                 base_url=llm.base_url,
                 model=llm.model,
@@ -153,14 +160,14 @@ def render_vars(text: str | None, context: dict[str, Any] | None) -> str | None:
 class AgentOut(BaseModel):
     id: str
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     spec: AgentSpec
 
 
 class AgentVersionOut(BaseModel):
     version: int
-    created_at: datetime
+    created_at: UtcDateTime
     spec: AgentSpec
 
 
@@ -178,5 +185,4 @@ class PhoneNumberOut(BaseModel):
     id: str
     number: str
     agent_id: str | None
-    created_at: datetime
-
+    created_at: UtcDateTime

@@ -62,4 +62,3 @@ async def _new_version(db: AsyncSession, agent: Agent, spec: AgentSpec) -> None:
     agent.name = spec.name
     agent.updated_at = utcnow()
     db.add(AgentVersion(agent_id=agent.id, version=agent.version, spec=data))
-

@@ -25,6 +25,8 @@ class Call(Base):
         # The call log's default listing: newest first within an organization.
         Index("ix_calls_org_created", "org_id", "created_at", "id"),
         Index("ix_calls_org_status", "org_id", "status"),
+        # The orphan sweep: the calls a dead process was carrying.
+        Index("ix_calls_owner_status", "owner", "status"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -48,7 +50,11 @@ class Call(Base):
     transcript: Mapped[list[Any]] = mapped_column(JSON, default=list)
     turn_metrics: Mapped[list[Any]] = mapped_column(JSON, default=list)
     recording_path: Mapped[str | None] = mapped_column(Text)
+    # The process carrying the call's media (api.processes): set when its session starts.
+    owner: Mapped[str | None] = mapped_column(String(80))
+    # Frames lost / reordered / duplicated on the caller's media stream (the transports
+    # that number their frames count them; a carrier's quirk is counted, not fatal).
+    media_stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
     summary: Mapped[str | None] = mapped_column(Text)
     sentiment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     extracted: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.agents.models import Agent
@@ -62,9 +62,12 @@ def to_record(row: Call) -> CallRecord:
         transcript=list(row.transcript or []),
         turn_metrics=list(row.turn_metrics or []),
         recording_path=row.recording_path,
+        owner=row.owner,
+        media_stats=dict(row.media_stats or {}),
     )
 
 
+_UNFINISHED = [s.value for s in CallStatus if not s.final]
 _TIME_FIELDS = {"created_at", "answered_at", "ended_at"}
 _FIELDS = {
     "agent_id",
@@ -78,6 +81,8 @@ _FIELDS = {
     "transcript",
     "turn_metrics",
     "recording_path",
+    "owner",
+    "media_stats",
     "answered_at",
     "ended_at",
     "created_at",
@@ -182,9 +187,28 @@ class SqlCallStore:
         return out
 
     async def set_status(
-        self, call_id: str, status: CallStatus, *, reason: str | None = None
+        self,
+        call_id: str,
+        status: CallStatus,
+        *,
+        reason: str | None = None,
+        owner: str | None = None,
     ) -> bool:
+        """With ``owner`` (the orphan sweep), only while the call is still unfinished and
+        that process's: a conditional UPDATE claims the row first, so of two processes
+        sweeping the same dead one's calls exactly one finalizes each call."""
         async with self._sessions() as db:
+            if owner is not None:
+                # The transaction's first statement, so on SQLite it waits for the write
+                # lock and then reads what the other sweeper committed.
+                claim = await db.execute(
+                    update(Call)
+                    .where(Call.id == call_id, Call.owner == owner, Call.status.in_(_UNFINISHED))
+                    .values(owner=owner)
+                )
+                if claim.rowcount != 1:
+                    await db.rollback()
+                    return False
             # Row lock on PostgreSQL: two processes may report the same call's status.
             row = await db.get(Call, call_id, with_for_update=db.bind.dialect.name != "sqlite")
             if row is None:

@@ -9,8 +9,11 @@ primary-key lookup.
 Durability: a contact is claimed with a lease (owner + expiry) in the same
 transaction that creates its call record. The owning process renews its leases;
 a lease that expires (the process died) makes the contact's call "orphaned":
-another process (or this one after a restart) fails that call and puts the
-contact back in the queue without counting the attempt. On PostgreSQL the
+another process (or this one after a restart) asks the carrier how the call really
+is (``api.campaigns.redial``): one that is still ringing is cancelled, one that was
+answered is finalized as interrupted, and only one that is over without having been
+answered fails as orphaned and puts the contact back in the queue without counting
+the attempt. On PostgreSQL the
 campaign row is locked (``FOR UPDATE``) while contacts are claimed and contacts
 are taken with ``FOR UPDATE SKIP LOCKED``, so several processes share a
 campaign without dialing a contact twice or exceeding its concurrency.
@@ -33,7 +36,10 @@ from api.agents.models import Agent
 from api.calls.models import Call
 from api.calls.store import SqlCallStore
 from api.campaigns.models import Campaign, CampaignContact
+from api.campaigns.redial import Redial, decide
 from api.campaigns.schemas import CallingWindow
+from api.keys.limits import IN_FLIGHT as CALLS_IN_FLIGHT
+from api.processes.orphans import finalize_interrupted
 from gateway.calls import CallRecord, CallStatus, Direction, new_call_id
 
 log = logging.getLogger(__name__)
@@ -278,25 +284,88 @@ class CampaignDispatcher:
                     )
                 )
             ).all()
-        store = self._services.store
-        for _id, call_ids, owner in rows:
+        for contact_id, call_ids, owner in rows:
             if not call_ids:
                 continue
-            reason = f"{ORPHANED}: dispatcher {owner} stopped renewing its lease"
-            log.warning("campaign contact %s: call %s %s", _id, call_ids[-1], reason)
-            await store.set_status(call_ids[-1], CallStatus.FAILED, reason=reason)
+            try:
+                await self._recover(contact_id, call_ids[-1], owner)
+            except Exception:
+                log.exception(
+                    "campaign contact %s: recovering call %s failed", contact_id, call_ids[-1]
+                )
         if rows:
             self._pulse()
         return len(rows)
 
+    async def _recover(self, contact_id: int, call_id: str, owner: str | None) -> None:
+        """One orphaned call: ask the carrier before its contact may be dialed again
+        (``api.campaigns.redial``)."""
+        store = self._services.store
+        carrier = self._services.carrier
+        record = await store.get(call_id)
+        ask = getattr(carrier, "call_status", None)
+        blind = ask is None  # a carrier without a status query: cancel, then trust our record
+        try:
+            at_carrier, asked = (None, True) if blind else (await ask(call_id), True)
+        except Exception as exc:  # CarrierError: ask again next round
+            at_carrier, asked = None, False
+            log.warning("campaign call %s: the carrier cannot say how it is: %s", call_id, exc)
+        action = decide(record, at_carrier, asked=asked)
+        if blind and action is Redial.REQUEUE:
+            action = Redial.CANCEL
+        lease = f"dispatcher {owner} stopped renewing its lease"
+        reason = f"{ORPHANED}: {lease}"
+        log.warning(
+            "campaign contact %s: call %s orphaned (%s); carrier says %s: %s",
+            contact_id,
+            call_id,
+            lease,
+            at_carrier or "no such call",
+            action,
+        )
+        if action is Redial.WAIT:
+            return
+        if action is Redial.INTERRUPTED:
+            await finalize_interrupted(
+                store,
+                call_id,
+                why=f"{lease}; the carrier says {at_carrier or 'no such call'}",
+                owner=record.owner if record is not None else None,
+                recording_path=record.recording_path if record is not None else None,
+            )
+            return
+        if action is Redial.CANCEL:
+            # The reason goes on first: the carrier reports the cancellation itself (a
+            # status callback), and the hook must read it as an orphan's, to re-queue.
+            await store.update(call_id, end_reason=reason)
+            if not await carrier.cancel(call_id) and not blind:
+                await store.update(call_id, end_reason=None)  # still up: ask again later
+                return
+        await store.set_status(call_id, CallStatus.FAILED, reason=reason)
+
     async def _org_in_flight(self, db: AsyncSession, org_id: str) -> int:
-        return (
+        """Campaign claims (counted before their call rows exist) plus every other call
+        of the organization in flight: inbound, browser, WhatsApp and API dispatches
+        share the one cap with its campaigns."""
+        claimed = (
             await db.execute(
                 select(func.coalesce(func.sum(Campaign.in_progress), 0)).where(
                     Campaign.org_id == org_id, Campaign.status.in_(ACTIVE + ("paused",))
                 )
             )
         ).scalar_one()
+        others = (
+            await db.execute(
+                select(func.count())
+                .select_from(Call)
+                .where(
+                    Call.org_id == org_id,
+                    Call.bulk_call_id.is_(None),
+                    Call.status.in_(CALLS_IN_FLIGHT),
+                )
+            )
+        ).scalar_one()
+        return int(claimed) + int(others)
 
     async def _advance(self, bc_id: int, now: datetime) -> None:
         records: list[CallRecord] = []

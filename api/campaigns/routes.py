@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
@@ -33,12 +33,17 @@ from api.campaigns.schemas import (
     ContactPage,
     ContactsAdd,
     ContactsAdded,
+    LiveStatus,
     RejectedRow,
 )
-from api.errors import field_error
+from api.errors import AUTHED, WITH_BODY, error_responses, field_error
+from api.idempotency.replay import Idempotent
 from api.live import sse
+from api.schemas import MAX_ROW_ID, RowId
 
-router = APIRouter(prefix="/api/v1/bulk-call", tags=["campaigns"])
+router = APIRouter(
+    prefix="/api/v1/bulk-call", tags=["campaigns"], responses=error_responses(*AUTHED)
+)
 Db = Annotated[AsyncSession, Depends(get_db)]
 Auth = Annotated[Principal, Depends(require_key)]
 
@@ -103,6 +108,8 @@ async def _campaign_body(request: Request) -> CampaignCreate:
             except UnicodeDecodeError as exc:
                 raise field_error("file", "the CSV must be UTF-8") from exc
             settings = json.loads(str(form.get("campaign") or "{}"))
+            if not isinstance(settings, dict):
+                raise field_error("campaign", "campaign must be a JSON object of settings")
             return CampaignCreate.model_validate({**settings, "contacts_csv": text})
         return CampaignCreate.model_validate(await request.json())
     except json.JSONDecodeError as exc:
@@ -121,6 +128,8 @@ async def _campaign_body(request: Request) -> CampaignCreate:
     "",
     status_code=201,
     response_model=CampaignCreated,
+    dependencies=[Idempotent],
+    responses=error_responses(404, 409, *WITH_BODY),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -188,14 +197,19 @@ async def list_bulk_calls(db: Db, who: Auth) -> list[CampaignOut]:
     return [CampaignOut(**bulk_out(bc)) for bc in rows]
 
 
-@router.get("/{bulk_id}", response_model=CampaignOut)
-async def get_bulk_call(bulk_id: int, db: Db, who: Auth) -> CampaignOut:
+@router.get("/{bulk_id}", response_model=CampaignOut, responses=error_responses(404))
+async def get_bulk_call(bulk_id: RowId, db: Db, who: Auth) -> CampaignOut:
     return CampaignOut(**bulk_out(await load_bulk(db, who.org_id, bulk_id)))
 
 
-@router.post("/{bulk_id}/contacts", response_model=ContactsAdded)
+@router.post(
+    "/{bulk_id}/contacts",
+    response_model=ContactsAdded,
+    dependencies=[Idempotent],
+    responses=error_responses(404, 409, *WITH_BODY),
+)
 async def add_bulk_contacts(
-    bulk_id: int, body: ContactsAdd, request: Request, db: Db, who: Auth
+    bulk_id: RowId, body: ContactsAdd, request: Request, db: Db, who: Auth
 ) -> ContactsAdded:
     bc = await load_bulk(db, who.org_id, bulk_id, lock=True)
     if bc.status in ("cancelled", "failed"):
@@ -225,10 +239,14 @@ _TRANSITIONS = {
 }
 
 
-@router.post("/{bulk_id}/{action}", response_model=CampaignOut)
-async def control(bulk_id: int, action: str, request: Request, db: Db, who: Auth) -> CampaignOut:
-    if action not in _TRANSITIONS:
-        raise HTTPException(404, detail=f"unknown action {action!r}: pause, resume or cancel")
+@router.post("/{bulk_id}/{action}", response_model=CampaignOut, responses=error_responses(404, 409))
+async def control(
+    bulk_id: RowId,
+    action: Literal["pause", "resume", "cancel"],
+    request: Request,
+    db: Db,
+    who: Auth,
+) -> CampaignOut:
     allowed, target = _TRANSITIONS[action]
     bc = await load_bulk(db, who.org_id, bulk_id, lock=True)
     if bc.status not in allowed:
@@ -240,14 +258,18 @@ async def control(bulk_id: int, action: str, request: Request, db: Db, who: Auth
     return CampaignOut(**bulk_out(bc))
 
 
-@router.get("/{bulk_id}/contacts", response_model=ContactPage)
+@router.get("/{bulk_id}/contacts", response_model=ContactPage, responses=error_responses(404))
 async def list_contacts(
-    bulk_id: int,
+    bulk_id: RowId,
     db: Db,
     who: Auth,
-    state: str | None = None,
+    state: Annotated[
+        str | None, Query(pattern=r"^[a-z_]{1,16}$", description="e.g. queued, completed")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        int | None, Query(ge=0, le=MAX_ROW_ID, description="next_cursor of the previous page")
+    ] = None,
 ) -> ContactPage:
     await load_bulk(db, who.org_id, bulk_id)
     q = select(CampaignContact).where(CampaignContact.bulk_call_id == bulk_id)
@@ -276,8 +298,8 @@ async def list_contacts(
     )
 
 
-@router.get("/{bulk_id}/live-status")
-async def live_status(bulk_id: int, db: Db, who: Auth) -> dict[str, Any]:
+@router.get("/{bulk_id}/live-status", response_model=LiveStatus, responses=error_responses(404))
+async def live_status(bulk_id: RowId, db: Db, who: Auth) -> dict[str, Any]:
     """Built for polling every few seconds: one primary-key read of maintained counters."""
     bc = await load_bulk(db, who.org_id, bulk_id)
     return {
@@ -288,8 +310,15 @@ async def live_status(bulk_id: int, db: Db, who: Auth) -> dict[str, Any]:
     }
 
 
-@router.get("/{bulk_id}/events")
-async def events(bulk_id: int, request: Request, db: Db, who: Auth) -> StreamingResponse:
+@router.get(
+    "/{bulk_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+        **error_responses(404),
+    },
+)
+async def events(bulk_id: RowId, request: Request, db: Db, who: Auth) -> StreamingResponse:
     """Server-Sent Events: `summary` whenever the counters change, `status` when the
     campaign's status changes; the stream ends after a final status."""
     await load_bulk(db, who.org_id, bulk_id)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from api.schemas import Strict, check_e164
+from api.schemas import Strict, UtcDateTime, check_e164
 
 CAMPAIGN_STATUSES = ("scheduled", "in_progress", "paused", "completed", "cancelled", "failed")
 
@@ -115,17 +115,22 @@ class Summary(BaseModel):
     no_answer: int
 
 
+class ScheduleOut(BaseModel):
+    start_at: UtcDateTime | None = Field(description="when it starts (UTC); null = at once")
+    timezone: str
+
+
 class CampaignOut(BaseModel):
     id: int
     name: str
     agent_id: str
     status: str
     concurrency: int
-    schedule: Schedule
+    schedule: ScheduleOut
     calling_window: CallingWindow | None
     retry: RetryPolicy
-    created_at: datetime
-    completed_at: datetime | None
+    created_at: UtcDateTime
+    completed_at: UtcDateTime | None
     summary: Summary
 
 
@@ -146,7 +151,7 @@ class ContactOut(BaseModel):
     variables: dict[str, Any]
     state: str
     attempts: int
-    next_attempt_at: datetime | None
+    next_attempt_at: UtcDateTime | None
     call_ids: list[str]
     last_outcome: str | None
 
@@ -154,3 +159,10 @@ class ContactOut(BaseModel):
 class ContactPage(BaseModel):
     data: list[ContactOut]
     next_cursor: int | None
+
+
+class LiveStatus(BaseModel):
+    status: Literal["success"]
+    bulk_call_id: int
+    campaign_status: str
+    summary: Summary

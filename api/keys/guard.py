@@ -14,8 +14,9 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from api.keys.limits import CallSlots, check_duration
-from api.keys.ratelimit import KeyRateLimiter, retry_after_header
+from api.keys.ratelimit import KeyRateLimiter, RedisRateLimiter, retry_after_header
 from api.keys.scopes import allowed
+from api.live.feed import redis_url_from
 
 DISPATCH_PATH = "/api/v1/calls/dispatch"
 AGENTS_PATH = "/api/v1/agents"
@@ -25,13 +26,26 @@ class KeyGuard:
     def __init__(self, settings: Any, sessions: Any) -> None:
         self.settings = settings
         self.rates = KeyRateLimiter(settings.api_rate_per_minute)
+        redis_url = redis_url_from(getattr(settings, "redis_url", None))
+        self.shared_rates = (
+            RedisRateLimiter(redis_url, settings.api_rate_per_minute, settings.live_channel_prefix)
+            if redis_url
+            else None
+        )
         self.slots = CallSlots(sessions, settings.org_max_concurrent_calls)
 
     def check(self, key_id: str, scope: str, method: str, path: str, now: float) -> None:
-        """Scope (403), then rate (429 with Retry-After)."""
+        """Scope (403), then this process's rate (429 with Retry-After)."""
         if not allowed(scope, method, path):
             raise HTTPException(403, detail=f"this API key's scope ({scope}) does not allow this")
-        wait = self.rates.take(key_id, now)
+        if self.shared_rates is None:
+            self._limit(self.rates.take(key_id, now))
+
+    async def check_shared(self, key_id: str, now: float) -> None:
+        if self.shared_rates is not None:
+            self._limit(await self.shared_rates.take(key_id, now))
+
+    def _limit(self, wait: float) -> None:
         if wait > 0:
             raise HTTPException(
                 429,
@@ -45,7 +59,9 @@ class KeyGuard:
         self, key_id: str, org_id: str, scope: str, request: Request
     ) -> AsyncIterator[None]:
         method, path = request.method.upper(), request.url.path.rstrip("/")
-        self.check(key_id, scope, method, path, time.monotonic())
+        now = time.monotonic()
+        self.check(key_id, scope, method, path, now)
+        await self.check_shared(key_id, now)
         async with AsyncExitStack() as stack:
             if method == "POST" and path == DISPATCH_PATH:
                 await stack.enter_async_context(self.slots.admit(org_id))

@@ -6,7 +6,6 @@ listings show its prefix only.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -15,11 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, create_key, get_db, require_key
 from api.db.models import Organization
+from api.errors import AUTHED, WITH_BODY, error_responses
+from api.idempotency.replay import Idempotent
 from api.keys import service
 from api.keys.guard import guard_of
 from api.keys.scopes import Scope
+from api.schemas import ResourceId, UtcDateTime
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(tags=["keys"], responses=error_responses(*AUTHED))
 
 Db = Annotated[AsyncSession, Depends(get_db)]
 Auth = Annotated[Principal, Depends(require_key)]
@@ -38,9 +40,9 @@ class KeyOut(BaseModel):
     name: str
     prefix: str
     scope: Scope
-    created_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
 
 
 class KeyCreated(KeyOut):
@@ -49,7 +51,7 @@ class KeyCreated(KeyOut):
 
 class SigningSecretOut(BaseModel):
     secret: str
-    previous_valid_until: datetime | None = Field(
+    previous_valid_until: UtcDateTime | None = Field(
         description="while set, deliveries also carry a signature with the previous secret"
     )
 
@@ -70,15 +72,21 @@ async def list_keys(db: Db, who: Auth) -> list[dict[str, Any]]:
     return [service.key_out(row) for row in await service.list_keys(db, who.org_id)]
 
 
-@router.post("/api/v1/keys", status_code=201, response_model=KeyCreated)
+@router.post(
+    "/api/v1/keys",
+    status_code=201,
+    response_model=KeyCreated,
+    dependencies=[Idempotent],
+    responses=error_responses(409, *WITH_BODY),
+)
 async def create(body: KeyIn, db: Db, who: Auth) -> dict[str, Any]:
     row, key = await create_key(db, who.org_id, body.name, body.scope)
     await db.commit()
     return {**service.key_out(row), "key": key}
 
 
-@router.delete("/api/v1/keys/{key_id}", status_code=204)
-async def revoke(key_id: str, request: Request, db: Db, who: Auth) -> Response:
+@router.delete("/api/v1/keys/{key_id}", status_code=204, responses=error_responses(404))
+async def revoke(key_id: ResourceId, request: Request, db: Db, who: Auth) -> Response:
     row = await service.revoke_key(db, who.org_id, key_id)
     if row is None:
         raise HTTPException(404, detail=f"key {key_id!r} not found")
@@ -94,7 +102,11 @@ async def signing_secret(db: Db, who: Auth) -> dict[str, Any]:
     return service.secret_out(org)
 
 
-@router.post("/api/v1/org/signing-secret/rotate", response_model=SigningSecretOut)
+@router.post(
+    "/api/v1/org/signing-secret/rotate",
+    response_model=SigningSecretOut,
+    responses=error_responses(*WITH_BODY),
+)
 async def rotate(request: Request, db: Db, who: Auth, body: RotateIn | None = None) -> Any:
     overlap = body.overlap_s if body and body.overlap_s is not None else None
     if overlap is None:

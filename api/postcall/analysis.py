@@ -356,14 +356,25 @@ class Analyzer:
             elif mode == "json_object":
                 kwargs["response_format"] = {"type": "json_object"}
             try:
-                reply = await client.chat.completions.create(
+                # Streamed, though nothing reads it early: a job cancelled because a live
+                # turn started closes the stream, and llama.cpp stops at its next token
+                # (a plain request is generated to the end, holding the slot and CPU).
+                stream = await client.chat.completions.create(
                     model=endpoint.model,
                     messages=messages,  # type: ignore[arg-type]
                     temperature=temperature,
                     max_tokens=self.max_tokens,
                     seed=self.seed,
+                    stream=True,
                     **kwargs,
                 )
+                parts: list[str] = []
+                try:
+                    async for chunk in stream:
+                        if chunk.choices and chunk.choices[0].delta.content:
+                            parts.append(chunk.choices[0].delta.content)
+                finally:
+                    await stream.close()
             except openai.BadRequestError as exc:
                 if mode == "none":
                     raise LLMUnavailable(f"endpoint refused the request: {exc}") from exc
@@ -377,9 +388,7 @@ class Analyzer:
                 continue
             except (openai.APIError, httpx.HTTPError) as exc:
                 raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
-            if not reply.choices:
-                return ""
-            return reply.choices[0].message.content or ""
+            return "".join(parts)
 
     async def analyze(
         self,

@@ -2,8 +2,10 @@
 waiting deliveries when each finishes.
 
 One at a time because the LLM and the CPU are shared with live calls; for the same
-reason a job waits (up to ``analysis_yield_to_calls_s``) while calls are in progress,
-so a caller never hears a slower reply because a finished call is being summarised.
+reason a job runs only while no live turn is using the models, and is cancelled and
+run again when one starts (``voice_core.live_work``): a caller never hears a slower
+reply because a finished call is being summarised. A job may wait for a quiet moment
+as long as it takes (its lease is renewed meanwhile); it is never dropped for waiting.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -33,6 +35,12 @@ from voice_core.config import LLMConfig
 from voice_core.engine import VoiceEngine
 
 log = logging.getLogger(__name__)
+
+
+def _age_s(t: datetime) -> float:
+    if t.tzinfo is None:  # SQLite gives naive datetimes back; they were stored as UTC
+        t = t.replace(tzinfo=UTC)
+    return max(0.0, (utcnow() - t).total_seconds())
 
 
 async def load_spec(db, call: Call) -> AgentSpec | None:  # type: ignore[no-untyped-def]
@@ -72,6 +80,9 @@ class AnalysisWorker:
         self.calls_in_progress = calls_in_progress
         self.on_done = on_done
         self.analyzer = Analyzer(timeout_s=settings.analysis_timeout_s)
+        self.model_errors = 0  # failed analysis requests (the endpoint, not junk): /metrics
+        # (seconds from the call's end to its analysis, seconds the analysis took): /metrics
+        self.on_analysed: Callable[[float, float], None] = lambda _wait_s, _run_s: None
         self.owner = f"ana-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -90,8 +101,7 @@ class AnalysisWorker:
         await self.analyzer.aclose()
 
     def _lease_s(self) -> float:
-        s = self.settings
-        return s.analysis_yield_to_calls_s + 2 * s.analysis_timeout_s + 30
+        return 2 * self.settings.analysis_timeout_s + 30
 
     async def _run(self) -> None:
         while True:
@@ -118,11 +128,19 @@ class AnalysisWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.delivery_poll_s)
 
-    async def _yield_to_live_calls(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.analysis_yield_to_calls_s
-        while self.calls_in_progress() > 0 and loop.time() < deadline:
-            await asyncio.sleep(0.25)
+    async def _keep_lease(self, call_id: str) -> None:
+        """Renew the job's lease while it waits for (or runs in) a quiet moment, so no
+        other worker takes it over for being slow."""
+        lease_s = self._lease_s()
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            async with self.sessions() as db:
+                await db.execute(
+                    update(AnalysisJob)
+                    .where(AnalysisJob.call_id == call_id, AnalysisJob.lease_owner == self.owner)
+                    .values(lease_expires_at=utcnow() + timedelta(seconds=lease_s))
+                )
+                await db.commit()
 
     async def run_job(self, call_id: str) -> None:
         async with self.sessions() as db:
@@ -135,7 +153,6 @@ class AnalysisWorker:
             Variable(v.key, v.description, v.type, v.enum)
             for v in (spec.extraction if spec else [])
         ]
-        await self._yield_to_live_calls()
         if spec is not None:
             try:  # the agent's endpoint, checked again now (DNS may have changed)
                 await check_endpoint(spec.llm.base_url, self.settings)
@@ -151,15 +168,26 @@ class AnalysisWorker:
                 model=llm.model,  # type: ignore[attr-defined]
                 api_key=llm_cfg.api_key or self.settings.engine.llm_api_key,
             )
-            result = await self.analyzer.analyze(
-                endpoint,
-                list(call.transcript or []),
-                variables,
-                max_chars=self.settings.analysis_max_transcript_chars,
-            )
+            transcript = list(call.transcript or [])
+            lease = asyncio.create_task(self._keep_lease(call_id))
+            try:
+                result = await self.engine.live_work.run_in_background(
+                    lambda: self.analyzer.analyze(
+                        endpoint,
+                        transcript,
+                        variables,
+                        max_chars=self.settings.analysis_max_transcript_chars,
+                    ),
+                    quiet_s=self.settings.analysis_live_quiet_s,
+                )
+            finally:
+                lease.cancel()
         except (LLMUnavailable, RuntimeError) as exc:
+            self.model_errors += 1
             await self._failed_attempt(job, str(exc))
             return
+        if job.created_at is not None:
+            self.on_analysed(_age_s(job.created_at), result.latency_ms / 1000)
         if result.problems:
             log.info("analysis of %s: stored nulls for: %s", call_id, "; ".join(result.problems))
         now = utcnow()

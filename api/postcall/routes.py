@@ -15,7 +15,7 @@ from api.agents.schemas import AgentSpec
 from api.agents.service import load_agent
 from api.auth import Principal, get_db, require_key
 from api.db.models import Organization, utcnow
-from api.errors import check_one_of, field_error
+from api.errors import AUTHED, WITH_BODY, check_one_of, error_responses, field_error
 from api.postcall import egress
 from api.postcall.channels import webhook
 from api.postcall.channels.base import DeliveryFailed, SendContext
@@ -23,9 +23,14 @@ from api.postcall.delivery_config import WebhookConfig
 from api.postcall.models import Delivery, DeliveryAttempt
 from api.postcall.payload import sample_payload, template_context
 from api.postcall.templates import TemplateFailed, render
+from api.schemas import OptionalId, ResourceId, UtcDateTime
 
-router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"])
-webhooks_router = APIRouter(prefix="/api/v1/webhooks", tags=["deliveries"])
+router = APIRouter(
+    prefix="/api/v1/deliveries", tags=["deliveries"], responses=error_responses(*AUTHED)
+)
+webhooks_router = APIRouter(
+    prefix="/api/v1/webhooks", tags=["deliveries"], responses=error_responses(*AUTHED)
+)
 
 Db = Annotated[AsyncSession, Depends(get_db)]
 Auth = Annotated[Principal, Depends(require_key)]
@@ -40,7 +45,7 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 class AttemptOut(BaseModel):
     number: int
-    started_at: datetime
+    started_at: UtcDateTime
     status_code: int | None
     latency_ms: float
     error: str | None
@@ -57,9 +62,9 @@ class DeliveryOut(BaseModel):
     state: Literal["waiting", "pending", "sending", "delivered", "dead"]
     attempts: int
     max_attempts: int
-    next_attempt_at: datetime | None
-    created_at: datetime
-    delivered_at: datetime | None
+    next_attempt_at: UtcDateTime | None
+    created_at: UtcDateTime
+    delivered_at: UtcDateTime | None
     last_error: str | None
     attempt_log: list[AttemptOut]
 
@@ -121,7 +126,7 @@ async def _load(db: AsyncSession, org_id: str, delivery_id: str) -> Delivery:
 async def list_deliveries(
     db: Db,
     who: Auth,
-    call_id: str | None = None,
+    call_id: OptionalId = None,
     state: Annotated[str | None, Query(description="one of " + ", ".join(STATES))] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[DeliveryOut]:
@@ -135,13 +140,20 @@ async def list_deliveries(
     return await _with_attempts(db, list((await db.execute(q)).scalars()))
 
 
-@router.get("/{delivery_id}", response_model=DeliveryOut)
-async def get_delivery(delivery_id: str, db: Db, who: Auth) -> DeliveryOut:
+@router.get("/{delivery_id}", response_model=DeliveryOut, responses=error_responses(404))
+async def get_delivery(delivery_id: ResourceId, db: Db, who: Auth) -> DeliveryOut:
     return (await _with_attempts(db, [await _load(db, who.org_id, delivery_id)]))[0]
 
 
-@router.post("/{delivery_id}/retry", status_code=202, response_model=DeliveryOut)
-async def retry_delivery(delivery_id: str, request: Request, db: Db, who: Auth) -> DeliveryOut:
+@router.post(
+    "/{delivery_id}/retry",
+    status_code=202,
+    response_model=DeliveryOut,
+    responses=error_responses(404, 409),
+)
+async def retry_delivery(
+    delivery_id: ResourceId, request: Request, db: Db, who: Auth
+) -> DeliveryOut:
     """Send again now, with a fresh attempt budget (a delivered one is re-sent too:
     receivers dedupe on the idempotency key, which stays the same)."""
     row = await _load(db, who.org_id, delivery_id)
@@ -180,7 +192,9 @@ class WebhookTestResult(BaseModel):
     request: dict[str, Any]
 
 
-@webhooks_router.post("/test", response_model=WebhookTestResult)
+@webhooks_router.post(
+    "/test", response_model=WebhookTestResult, responses=error_responses(404, *WITH_BODY)
+)
 async def test_webhook(body: WebhookTest, request: Request, db: Db, who: Auth) -> WebhookTestResult:
     """Send one signed sample payload to ``url`` now (no retries) and show what the
     receiver answered: try a receiver before pointing an agent at it."""

@@ -23,9 +23,19 @@ from api.postcall.delivery_worker import DeliveryWorker
 from api.postcall.models import AnalysisJob, Delivery
 from api.settings import ServerSettings
 from gateway.calls import CallRecord, CallStatus
+from voice_core.end_reasons import CallEnd, EndReason
 from voice_core.engine import VoiceEngine
 
 log = logging.getLogger(__name__)
+
+
+def analysable(call: Call, status: CallStatus) -> bool:
+    """Completed calls, and calls cut off by their process's death (what was said so far
+    is worth a summary as much as a finished call's)."""
+    if status == CallStatus.COMPLETED:
+        return True
+    end = CallEnd.parse(call.end_reason or "")
+    return status == CallStatus.FAILED and end.reason is EndReason.INTERRUPTED
 
 
 def has_conversation(call: Call) -> bool:
@@ -107,7 +117,7 @@ class PostCall:
             log.exception("call %s: agent spec unreadable; no post-call work queued", call.id)
             return
         s = self.settings
-        analyse = s.analysis_enabled and new == CallStatus.COMPLETED and has_conversation(call)
+        analyse = s.analysis_enabled and analysable(call, new) and has_conversation(call)
         now = utcnow()
         if analyse:
             db.add(AnalysisJob(call_id=call.id, org_id=call.org_id, next_attempt_at=now))

@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from api.realtime import webrtc_routes, whatsapp_routes
+from api.realtime.session_tokens import SqlSessionTokens
 from api.settings import ServerSettings
 from gateway.agents import AgentDirectory
 from gateway.bridge import CallRegistry
 from gateway.calls import CallStore
 from gateway.webrtc.call import WebRtcGateway
 from gateway.webrtc.ice import use_loopback_candidates
-from gateway.webrtc.tokens import SessionTokens
 from gateway.whatsapp.graph import GraphClient
 from gateway.whatsapp.wiring import WhatsApp, build_whatsapp
 from voice_core.engine import VoiceEngine
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Realtime:
     webrtc: WebRtcGateway
-    tokens: SessionTokens
+    tokens: SqlSessionTokens  # in the database: minted on one process, spent on any
     whatsapp: WhatsApp
 
     def install(self, app: FastAPI) -> None:
@@ -53,6 +54,8 @@ def build_realtime(
     store: CallStore,
     agents: AgentDirectory,
     calls: CallRegistry,
+    *,
+    sessions: async_sessionmaker,
 ) -> Realtime:
     transport = settings.transport
     if transport.webrtc_loopback_candidates:
@@ -83,4 +86,5 @@ def build_realtime(
         graph=graph,
         ring_timeout_s=transport.whatsapp_ring_timeout_s,
     )
-    return Realtime(webrtc, SessionTokens(transport.webrtc_session_ttl_s), whatsapp)
+    tokens = SqlSessionTokens(sessions, transport.webrtc_session_ttl_s)
+    return Realtime(webrtc, tokens, whatsapp)

@@ -26,6 +26,8 @@ from api.agents.llm_policy import agent_config
 from api.agents.schemas import AgentSpec
 from api.agents.service import load_agent
 from api.auth import Principal, get_db, require_key
+from api.errors import AUTHED, WITH_BODY, error_responses
+from api.idempotency.replay import Idempotent
 from api.keys.limits import CAPACITY_RETRY_AFTER_S
 from api.postcall.policy import current_settings
 from gateway.calls import CallRecord, Direction, new_call_id
@@ -78,12 +80,18 @@ class AnswerOut(BaseModel):
     call_id: str
 
 
-@router.post("/api/v1/sessions", status_code=201, response_model=SessionOut)
+@router.post(
+    "/api/v1/sessions",
+    status_code=201,
+    response_model=SessionOut,
+    dependencies=[Idempotent],
+    responses=error_responses(*AUTHED, 404, 409, *WITH_BODY),
+)
 async def create_session(body: SessionRequest, request: Request, db: Db, who: Auth) -> SessionOut:
     agent = await load_agent(db, who.org_id, body.agent_id)
     tokens = request.app.state.session_tokens
     try:
-        grant = tokens.mint(who.org_id, agent.id, body.call_context)
+        grant = await tokens.mint(who.org_id, agent.id, body.call_context)
     except TokenError as exc:
         raise HTTPException(429, detail=str(exc)) from exc
     settings = request.app.state.settings
@@ -107,7 +115,11 @@ async def offer_preflight() -> Response:
     return Response(status_code=204, headers=_CORS)
 
 
-@router.post("/webrtc/offer", response_model=AnswerOut)
+@router.post(
+    "/webrtc/offer",
+    response_model=AnswerOut,
+    responses=error_responses(400, 401, 404, *WITH_BODY, 503),
+)
 async def webrtc_offer(body: OfferIn, request: Request, db: Db, response: Response) -> Any:
     response.headers.update(_CORS)
     # The offer is checked before the token is spent: a page with a broken offer
@@ -117,7 +129,7 @@ async def webrtc_offer(body: OfferIn, request: Request, db: Db, response: Respon
     except SdpError as exc:
         raise HTTPException(400, detail=f"sdp: {exc}", headers=_CORS) from exc
     try:
-        grant = request.app.state.session_tokens.redeem(body.token)
+        grant = await request.app.state.session_tokens.redeem(body.token)
     except TokenError as exc:
         raise HTTPException(401, detail=f"token: {exc}", headers=_CORS) from exc
     if why := await request.app.state.webrtc.admission.refuse(grant.agent_id):

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
+from api.errors import error_responses
 from gateway.whatsapp.webhook import (
     SIGNATURE_HEADER,
     WebhookError,
@@ -20,7 +21,16 @@ from gateway.whatsapp.webhook import (
     verify_signature,
 )
 
-router = APIRouter(prefix="/whatsapp", tags=["whatsapp"])
+router = APIRouter(
+    prefix="/whatsapp", tags=["whatsapp"], responses=error_responses(400, 401, 403, 404)
+)
+
+
+def _refusal(exc: WebhookError) -> HTTPException:
+    # A server without WhatsApp settings has no WhatsApp webhook: 404, not a server
+    # error (a 5xx would page an operator and make Meta retry for nothing).
+    status = 404 if exc.status == 503 else exc.status
+    return HTTPException(status, detail=str(exc))
 
 
 @router.get("/webhook", response_class=PlainTextResponse)
@@ -31,11 +41,11 @@ async def verify(request: Request) -> PlainTextResponse:
             dict(request.query_params), settings.transport.whatsapp_verify_token
         )
     except WebhookError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+        raise _refusal(exc) from exc
     return PlainTextResponse(challenge)
 
 
-@router.post("/webhook")
+@router.post("/webhook", responses=error_responses(413))
 async def receive(request: Request) -> dict[str, Any]:
     settings = request.app.state.settings
     body = await request.body()
@@ -45,6 +55,6 @@ async def receive(request: Request) -> dict[str, Any]:
         )
         events = parse_calls(body)
     except WebhookError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+        raise _refusal(exc) from exc
     request.app.state.whatsapp.handle(events)
     return {"received": len(events)}

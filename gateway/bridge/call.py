@@ -12,6 +12,10 @@ The transport pumps the caller's side (audio, DTMF, hang-ups) and implements a
   record final (end reason, status, transcript, metrics, stereo recording),
   then the connection closed, so whoever sees the close also sees the record.
   A finish that fails is logged, never silent.
+- the checkpoints: from the session's start the record names this process as its
+  owner and where the recording is being streamed; each transcript entry and turn's
+  metrics reach the record as they happen (``checkpoint``). A process killed
+  mid-call leaves the call so far, which another process finalizes (api.processes).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.bridge.checkpoint import Checkpoints
 from gateway.bridge.end_status import end_status
 from gateway.bridge.gateway import TransportGateway
 from gateway.bridge.sink import CallTransport, MediaSink
@@ -31,10 +36,14 @@ from voice_core.config import AgentConfig
 from voice_core.end_reasons import CallEnd, EndReason, as_end
 from voice_core.events import (
     AgentAudio,
+    AgentReply,
     AgentUtteranceEnd,
     CallEnded,
     ClearAudio,
+    DtmfRequested,
     SessionEvent,
+    TranscriptFinal,
+    TransferRequested,
     TurnMetrics,
 )
 from voice_core.session import CallSession
@@ -65,8 +74,13 @@ class CallBridge:
         self.call_id: str | None = None
         self.session: CallSession | None = None
         self.recorder = StereoRecorder()
+        self.checkpoints: Checkpoints | None = None
         self.end: CallEnd | None = None
         self.over = asyncio.Event()  # set when the call should be torn down
+        self._transfer: asyncio.Task[None] | None = None  # the agent's transfer_call
+        self._handing_over: CallEnd | None = None  # while the carrier moves the call
+        self._actions: set[asyncio.Task[None]] = set()  # the agent's DTMF in flight
+        self._ended_during_hand_over: CallEnd | None = None
         self._finished = asyncio.Event()  # set once the record is final and all closed
 
     # ---------------------------------------------------------------- the end
@@ -83,6 +97,10 @@ class CallBridge:
 
     def _keep(self, end: CallEnd) -> None:
         if self.end is None:
+            if self._handing_over is not None:
+                # The carrier is moving the call: the stream stop it sends reads as the
+                # transfer, not as the caller hanging up (kept, should the move fail).
+                self._ended_during_hand_over, end = end, self._handing_over
             self.end = end
 
     async def hangup(self, reason: CallEnd | EndReason | str) -> None:
@@ -97,6 +115,90 @@ class CallBridge:
             await self._io.close(self.end or end)
         await self.wait_finished(self.gw.hangup_wait_s)
 
+    async def transfer(
+        self,
+        to: str,
+        hand_over: Callable[[], Awaitable[None]],
+        *,
+        briefing: str | None = None,
+        mode: str = "cold",
+    ) -> None:
+        """Hand the caller to ``to``: say ``briefing`` (warm), have the carrier move the
+        call (``hand_over``), then end our leg as ``transferred:<to>``.
+
+        While the carrier is asked, an end that arrives (the stream stop a carrier sends
+        once the call has moved) reads as the transfer, not as the caller hanging up. If
+        the carrier refuses, the call goes on (the error is raised), or ends as it would
+        have without the transfer.
+        """
+        if self.ended:
+            raise RuntimeError("the call has already ended")
+        if briefing and self.session is not None:
+            await self.session.say(briefing)
+            with contextlib.suppress(TimeoutError):  # heard, not just handed to the carrier
+                await asyncio.wait_for(self._wait_sink_playout(), self.gw.drain_timeout_s)
+            if self.ended:  # the caller hung up during the briefing: nobody to move
+                raise RuntimeError("the call ended during the briefing")
+        end = self._handing_over = CallEnd(EndReason.TRANSFERRED, to)
+        try:
+            await hand_over()
+        except BaseException:
+            if self.end is end:
+                self.end = self._ended_during_hand_over
+            raise
+        finally:
+            self._handing_over = None
+        if self.session is not None:
+            self.session.note(f"transferred to {to} ({mode})")
+        self.log.info("call %s: transferred to %s (%s)", self.call_id, to, mode)
+        await self.hangup(end)
+
+    async def _wait_sink_playout(self) -> None:
+        wait = getattr(self._io, "wait_for_playout", None)
+        if wait is not None:
+            await wait()
+
+    def _on_transfer_requested(self, event: TransferRequested) -> None:
+        """The agent's transfer_call: run beside the pump (the briefing's audio goes
+        through it). A refused transfer is logged and the conversation goes on."""
+        actions = self.gw.calls.actions
+        call_id = self.call_id
+        if actions is None or call_id is None or self._transfer is not None:
+            self.log.warning("call %s: transfer to %s not possible here", call_id, event.target)
+            return
+
+        async def run() -> None:
+            try:
+                await self.transfer(
+                    event.to,
+                    lambda: actions.transfer(call_id, event.to),
+                    briefing=event.briefing,
+                    mode=event.mode,
+                )
+            except Exception as exc:
+                self.log.warning("call %s: transfer to %s failed: %s", call_id, event.target, exc)
+            finally:
+                self._transfer = None
+
+        self._transfer = asyncio.create_task(run(), name=f"transfer:{call_id}")
+
+    def _on_dtmf_requested(self, digits: str) -> None:
+        """The agent's send_dtmf: the carrier plays the keys, beside the pump."""
+        actions, call_id = self.gw.calls.actions, self.call_id
+        if actions is None or call_id is None:
+            self.log.warning("call %s: cannot send DTMF here", call_id)
+            return
+
+        async def run() -> None:
+            try:
+                await actions.send_dtmf(call_id, digits)
+            except Exception as exc:
+                self.log.warning("call %s: DTMF %r not sent: %s", call_id, digits, exc)
+
+        task = asyncio.create_task(run(), name=f"dtmf:{call_id}")
+        self._actions.add(task)  # kept until done: a bare task may be collected mid-flight
+        task.add_done_callback(self._actions.discard)
+
     async def wait_finished(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._finished.wait(), timeout)
@@ -110,7 +212,19 @@ class CallBridge:
 
     async def start_session(self, agent: AgentConfig, context: dict[str, Any]) -> CallSession:
         assert self.call_id is not None
-        self.session = self.gw.engine.new_session(agent, call_id=self.call_id, context=context)
+        call_id = self.call_id
+        session = self.session = self.gw.engine.new_session(agent, call_id=call_id, context=context)
+        # Before the call counts as in progress, its record says who carries it and
+        # where its recording grows: what a process that outlives this one needs.
+        fields: dict[str, Any] = {"owner": self.gw.calls.process_id}
+        try:
+            path = self.recorder.stream_to(self.gw.recordings_dir / f"{call_id}.wav")
+            fields["recording_path"] = str(path)
+        except OSError:
+            # The call goes on; its recording is written at the end, if it can be.
+            self.log.exception("call %s: the recording cannot be streamed to disk", call_id)
+        await self.gw.store.update(call_id, **fields)
+        self.checkpoints = Checkpoints(self.gw.store, call_id, lambda: session_fields(session))
         await self.gw.store.set_status(self.call_id, CallStatus.IN_PROGRESS)
         await self.session.start()
         return self.session
@@ -139,6 +253,10 @@ class CallBridge:
         call_id = self.call_id or ""
         async for event in self.session.events():
             self.gw.observe(call_id, event)
+            if self.checkpoints is not None and isinstance(
+                event, TranscriptFinal | AgentReply | TurnMetrics
+            ):
+                self.checkpoints.mark()
             if self.on_event is not None:
                 self.on_event(event)
             if isinstance(event, AgentAudio):
@@ -149,6 +267,10 @@ class CallBridge:
                 await sink.end_utterance(event.utterance_id)
             elif isinstance(event, TurnMetrics):
                 self.log.info("call %s: turn %d stages %s", call_id, event.turn, event.stages_ms)
+            elif isinstance(event, TransferRequested):
+                self._on_transfer_requested(event)
+            elif isinstance(event, DtmfRequested):
+                self._on_dtmf_requested(event.digits)
             elif isinstance(event, CallEnded):
                 self._keep(event.end)
                 # The agent's last words are still queued: let them play, bounded.
@@ -189,15 +311,37 @@ class CallBridge:
         assert self.call_id is not None
         store = self.gw.store
         fields: dict[str, Any] = {"end_reason": reason}
+        if self.checkpoints is not None:
+            await self.checkpoints.close()  # none may land after the final record
         if self.session is not None:
             fields.update(session_fields(self.session))
-            path = self.gw.recordings_dir / f"{self.call_id}.wav"
-            await asyncio.to_thread(self.recorder.save, path)
+            if self.recorder.streaming:
+                path = await asyncio.to_thread(self.recorder.finish)
+            else:
+                path = self.gw.recordings_dir / f"{self.call_id}.wav"
+                await asyncio.to_thread(self.recorder.save, path)
             fields["recording_path"] = str(path)
         record = await store.get(self.call_id)
         if record is None:
             return
         if record.end_reason and CallEnd.parse(record.end_reason).reason is not _OVERRIDABLE:
             fields.pop("end_reason")
+        await self._record_media_stats()
         await store.update(self.call_id, **fields)
         await store.set_status(self.call_id, status, reason=reason)
+
+    async def _record_media_stats(self) -> None:
+        """The transport's count of messages its line lost, reordered or repeated
+        (``media_stats``, where its protocol numbers them), onto the record.
+
+        A separate write, so a store that keeps no such field yet loses only these
+        counters (logged), never the transcript and status written next."""
+        stats = getattr(self._io, "media_stats", None)
+        if stats is None or self.call_id is None:
+            return
+        try:
+            await self.gw.store.update(self.call_id, media_stats=dict(stats))
+        except AttributeError:
+            self.log.warning(
+                "call %s: the call store keeps no media_stats: %s", self.call_id, stats
+            )

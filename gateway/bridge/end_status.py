@@ -6,7 +6,8 @@ from gateway.calls import CallStatus
 from voice_core.end_reasons import CallEnd, EndReason
 
 # Everything else (the caller or the agent said goodbye, a hang-up from the control
-# plane, a peer that closed) is a completed call.
+# plane, a peer that closed, a transfer to a person: our part of it went as asked) is
+# a completed call.
 _FAILED = frozenset(
     {
         EndReason.ERROR,

@@ -4,14 +4,24 @@ One ``CallRegistry`` per process, shared by every transport gateway: the
 control plane counts calls in progress, hangs one up by id, and drains them
 all at shutdown without knowing which transport carries which. Bridges add
 themselves once their call has an id and remove themselves when it is over.
+
+``process_id`` names this process in the call records it carries (their owner): the
+control plane beats a heartbeat under it, and a process that stops beating has its
+calls finalized by another (api.processes).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING, Protocol
 
 from voice_core.end_reasons import CallEnd, EndReason
+
+if TYPE_CHECKING:
+    from gateway.transfer import CarrierActions
 
 
 class LiveCall(Protocol):
@@ -27,9 +37,20 @@ class LiveCall(Protocol):
         ...
 
 
+def new_process_id() -> str:
+    """Unique per process start, readable in a call record: host, pid, a random part."""
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 class CallRegistry:
-    def __init__(self) -> None:
+    def __init__(
+        self, process_id: str | None = None, actions: CarrierActions | None = None
+    ) -> None:
+        self.process_id = process_id or new_process_id()
         self._calls: dict[str, LiveCall] = {}
+        # The carriers' transfer and DTMF actions, for the calls' own transfer_call tool
+        # (set once the process knows its carriers; None: calls cannot be transferred).
+        self.actions = actions
 
     def add(self, call: LiveCall) -> None:
         assert call.call_id is not None

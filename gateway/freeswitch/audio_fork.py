@@ -108,8 +108,8 @@ def _text_field(obj: dict[str, Any], *keys: str) -> str:
 def _sample_rate(value: Any) -> int:
     if isinstance(value, bool):
         raise ProtocolError("metadata sampleRate must be a number")
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        value = int(value)  # isascii: str.isdigit() takes "²", which int() refuses
     if not isinstance(value, int):
         raise ProtocolError(
             'metadata has no sampleRate: add "sampleRate": 8000 or 16000 (the rate the '
@@ -165,7 +165,7 @@ class AudioForkProtocol:
             raise ProtocolError(f"text frame of {len(text)} characters (at most {limit})")
         try:
             msg = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: also ints over 4300 digits
             what = "metadata" if first else "text frame"
             raise ProtocolError(f"{what} is not JSON: {exc}") from None
         if not isinstance(msg, dict):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.calls import CallStatus, CallStore
-from gateway.carriers import carrier_reason
+from gateway.carriers import CarrierError, carrier_reason
 from gateway.simulated.callee import CalleeLine, CalleeReport, SimulatedCallee
 from voice_core.tts.base import TextToSpeech
 
@@ -50,9 +50,14 @@ class SimulatedCall:
     call_id: str
     to: str
     outcome: Outcome
+    status: CallStatus = CallStatus.QUEUED  # what this carrier would answer if asked
     report: CalleeReport | None = None
     error: str | None = None
     task: asyncio.Task[None] | None = None
+    # What the agent's side asked of the line: where the caller was transferred to, and
+    # the digits played to the callee (an IVR would act on them).
+    transfers: list[str] = field(default_factory=list)
+    dtmf_received: list[str] = field(default_factory=list)
 
 
 class SimulatedCarrier:
@@ -113,22 +118,20 @@ class SimulatedCarrier:
         return call
 
     async def _ring(self, call: SimulatedCall, contact: SimulatedContact, agent_id: str) -> None:
-        store, call_id = self.store, call.call_id
+        call_id = call.call_id
         try:
             if contact.outcome == "failed":
                 # An unreachable number fails before it ever rings.
-                await store.set_status(call_id, CallStatus.FAILED, reason=carrier_reason("failed"))
+                await self._report(call, CallStatus.FAILED, reason=carrier_reason("failed"))
                 return
-            await store.set_status(call_id, CallStatus.RINGING)
+            await self._report(call, CallStatus.RINGING)
             await asyncio.sleep(contact.ring_s)
             if contact.outcome == "busy":
-                await store.set_status(call_id, CallStatus.BUSY, reason=carrier_reason("busy"))
+                await self._report(call, CallStatus.BUSY, reason=carrier_reason("busy"))
                 return
             if contact.outcome == "no-answer":
                 await asyncio.sleep(self.no_answer_after_s)
-                await store.set_status(
-                    call_id, CallStatus.NO_ANSWER, reason=carrier_reason("no-answer")
-                )
+                await self._report(call, CallStatus.NO_ANSWER, reason=carrier_reason("no-answer"))
                 return
             if not self.media_url:
                 raise RuntimeError("SimulatedCarrier.media_url is not set (server not started?)")
@@ -145,25 +148,53 @@ class SimulatedCarrier:
                 token=await self.mint_token(call_id, agent_id),
                 **options,
             )
+            call.status = CallStatus.IN_PROGRESS  # answered (the media stream reports it)
             call.report = await callee.run()
-            await store.set_status(
-                call_id, CallStatus.COMPLETED, reason=carrier_reason("completed")
-            )
+            await self._report(call, CallStatus.COMPLETED, reason=carrier_reason("completed"))
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await store.set_status(
-                    call_id, CallStatus.CANCELLED, reason=carrier_reason("cancelled")
-                )
+                await self._report(call, CallStatus.CANCELLED, reason=carrier_reason("cancelled"))
             raise
         except Exception as exc:
             call.error = f"{type(exc).__name__}: {exc}"
             log.warning("simulated call %s failed: %s", call_id, call.error)
-            await store.set_status(call_id, CallStatus.FAILED, reason=carrier_reason(call.error))
+            await self._report(call, CallStatus.FAILED, reason=carrier_reason(call.error))
+
+    async def _report(
+        self, call: SimulatedCall, status: CallStatus, *, reason: str | None = None
+    ) -> None:
+        """Progress to the store, as a status callback would; kept as this carrier's view."""
+        call.status = status
+        await self.store.set_status(call.call_id, status, reason=reason)
 
     def _forget_old(self) -> None:
         finished = [sid for sid, c in self.calls.items() if c.task is None or c.task.done()]
         for sid in finished[: max(0, len(finished) - self.keep_finished)]:
             del self.calls[sid]
+
+    async def call_status(self, call_id: str) -> CallStatus | None:
+        """This carrier's calls live in this process: one placed by a process that died
+        died with it, so a call it does not know is one it is not placing (None)."""
+        for call in reversed(self.calls.values()):
+            if call.call_id == call_id:
+                running = call.task is not None and not call.task.done()
+                return call.status if running or call.status.final else CallStatus.FAILED
+        return None
+
+    def _live(self, call_id: str) -> SimulatedCall:
+        for call in reversed(self.calls.values()):
+            if call.call_id == call_id and call.status == CallStatus.IN_PROGRESS:
+                return call
+        raise CarrierError(f"simulated call {call_id} is not in progress")
+
+    async def transfer(self, call_id: str, to: str) -> None:
+        """Record the hand-over: a real carrier would now bridge the callee to ``to``."""
+        self._live(call_id).transfers.append(to)
+        log.info("simulated call %s transferred to %s", call_id, to)
+
+    async def send_dtmf(self, call_id: str, digits: str) -> None:
+        """Deliver the digits to the callee, as a carrier plays them into the line."""
+        self._live(call_id).dtmf_received.append(digits)
 
     async def cancel(self, call_id: str) -> bool:
         """Stop ringing (or talking to) the callee of ``call_id``; it ends cancelled."""

@@ -4,7 +4,10 @@ POST {base}/2010-04-01/Accounts/{AccountSid}/Calls.json, form-encoded, HTTP
 Basic auth AccountSid:AuthToken. Twilio fetches our TwiML URL when the callee
 answers and posts progress to our status callback. A call we give up before it
 connects is updated with ``Status=canceled`` (POST .../Calls/{CallSid}.json),
-which Twilio applies to queued and ringing calls only.
+which Twilio applies to queued and ringing calls only. Before a campaign dials a
+contact again, the call's real state is fetched (GET .../Calls/{CallSid}.json).
+A live call is transferred by updating it with ``Twiml=<Response><Dial>...``: Twilio
+drops the media stream and dials the target.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from gateway.calls import TWILIO_STATUS, CallStatus, CallStore
 from gateway.carriers import CarrierError
 from gateway.config import TransportSettings
 from gateway.twilio.routes import outbound_urls
+from gateway.twilio.twiml import dial
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,37 @@ class TwilioCarrier:
             return False
         log.info("call %s: Twilio call %s cancelled", call_id, sid)
         return True
+
+    async def transfer(self, call_id: str, to: str) -> None:
+        record = await self._store.get(call_id)
+        sid = record.carrier_call_id if record is not None else None
+        if not sid:
+            raise CarrierError(f"call {call_id} has no Twilio call sid")
+        response = await self._post(f"Calls/{sid}.json", [("Twiml", dial(to))])
+        if response.status_code != 200:
+            why = _refusal(response, _json(response))
+            raise CarrierError(f"Twilio did not transfer call {sid} {why}")
+        log.info("call %s: Twilio call %s transferred to %s", call_id, sid, to)
+
+    async def call_status(self, call_id: str) -> CallStatus | None:
+        record = await self._store.get(call_id)
+        sid = record.carrier_call_id if record is not None else None
+        if not sid:
+            return None  # never reached Twilio
+        url = f"{self._base}/2010-04-01/Accounts/{self._sid}/Calls/{sid}.json"
+        try:
+            response = await self._client.get(url, auth=(self._sid, self._token))
+        except httpx.HTTPError as exc:
+            raise CarrierError(f"Twilio unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        body = _json(response)
+        if response.status_code != 200:
+            raise CarrierError(f"Twilio did not say how call {sid} is {_refusal(response, body)}")
+        said = str(body.get("status", ""))
+        if said not in TWILIO_STATUS:
+            raise CarrierError(f"Twilio call {sid} has an unknown status {said[:40]!r}")
+        return TWILIO_STATUS[said]
 
     async def _post(self, resource: str, form: list[tuple[str, str]]) -> httpx.Response:
         url = f"{self._base}/2010-04-01/Accounts/{self._sid}/{resource}"

@@ -9,6 +9,15 @@ plain strings and any socket layer can drive it.
 Message shapes follow Twilio's "Media Streams - WebSocket Messages" reference:
 every message is a JSON object with an ``event`` discriminator; numbers such as
 ``sequenceNumber``, ``chunk`` and ``timestamp`` travel as decimal strings.
+
+Liberal in what it accepts: a ``sequenceNumber`` that skips (messages lost), repeats
+(a duplicate: dropped, it was handled the first time) or comes late (overtaken by a
+later message) is logged and counted in ``sequence.stats`` and the stream goes on. A
+late media frame is dropped: the audio after it already reached the engine and the
+recording, and 20 ms out of place is worse than 20 ms missing. A late mark, DTMF or
+stop is handled as usual: it says something that is still true. Only what makes the
+stream meaningless raises: a message that is not a JSON object, another stream's
+sid, a malformed payload.
 """
 
 from __future__ import annotations
@@ -16,10 +25,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from gateway.media_sequence import Arrival, SequenceTracker
+
+log = logging.getLogger(__name__)
 # The one format Twilio streams: 8-bit mu-law, 8 kHz, mono.
 MULAW_ENCODING = "audio/x-mulaw"
 MULAW_RATE = 8000
@@ -28,6 +41,9 @@ FRAME_BYTES = 160  # 20 ms of mu-law at 8 kHz (one byte per sample)
 # frames at once, but more than 1 s in one message is not a live stream.
 MAX_MEDIA_BYTES = 50 * FRAME_BYTES
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+# Sequence anomalies logged one by one per stream; past that only the counters grow
+# (a line losing packets for minutes must not flood the log).
+_LOGGED_ANOMALIES = 10
 
 
 class ProtocolError(Exception):
@@ -127,7 +143,9 @@ def _decimal(value: Any, where: str) -> int:
         raise ProtocolError(f"{where} must be a decimal number")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.isdigit():
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        # isascii: str.isdigit() takes "²", which int() refuses; 20 digits hold any
+        # counter a stream can reach (int() refuses over 4300).
         number = int(value)
     else:
         raise ProtocolError(f"{where} must be a decimal number, got {value!r}")
@@ -143,7 +161,8 @@ class MediaStreamProtocol:
     state: StreamState = StreamState.AWAITING_START
     stream_sid: str | None = None
     start: Start | None = None
-    last_sequence: int = 0
+    sequence: SequenceTracker = field(default_factory=SequenceTracker)
+    _anomalies_logged: int = field(default=0, repr=False)
     pending_marks: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- inbound
@@ -165,15 +184,27 @@ class MediaStreamProtocol:
             raise ProtocolError("stream already failed")
         try:
             msg = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise ProtocolError(f"frame is not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            # ValueError: not JSON, or a number over Python's 4300-digit int limit.
+            raise ProtocolError(f"frame is not JSON: {str(exc)[:80]}") from None
         if not isinstance(msg, dict):
             raise ProtocolError("frame is JSON but not an object")
         event = msg.get("event")
         if not isinstance(event, str):
             raise ProtocolError("message has no 'event' string")
+        arrival = Arrival.NEXT
         if "sequenceNumber" in msg:
-            self._check_sequence(msg["sequenceNumber"])
+            arrival = self._sequence(msg["sequenceNumber"], event)
+            if arrival is Arrival.REPEAT:
+                return []  # handled the first time it came
+        if (
+            event == "media"
+            and arrival is Arrival.LATE
+            and self.state is not StreamState.AWAITING_START
+        ):
+            self._check_stream_sid(msg, event)
+            self._media(msg)  # still checked: a malformed frame is one, late or not
+            return []
         if event == "connected":
             return [self._connected(msg)]
         if event == "start":
@@ -197,14 +228,26 @@ class MediaStreamProtocol:
             return [Stop(str(stop.get("callSid", "")), str(stop.get("accountSid", "")))]
         raise ProtocolError(f"unknown event {event[:40]!r}")
 
-    def _check_sequence(self, value: Any) -> None:
+    def _sequence(self, value: Any, event: str) -> Arrival:
         number = _decimal(value, "sequenceNumber")
-        if number <= self.last_sequence:
-            raise ProtocolError(
-                f"sequenceNumber {number} does not follow {self.last_sequence} "
-                "(messages out of order or repeated)"
-            )
-        self.last_sequence = number
+        last = self.sequence.last
+        arrival = self.sequence.observe(number)
+        if last is not None and (arrival is not Arrival.NEXT or number > last + 1):
+            self._anomalies_logged += 1
+            if self._anomalies_logged <= _LOGGED_ANOMALIES:
+                what = (
+                    f"skips {number - last - 1} after {last}"
+                    if arrival is Arrival.NEXT
+                    else f"is {arrival.value} (after {last})"
+                )
+                log.info(
+                    "stream %s: %s sequenceNumber %d %s",
+                    self.stream_sid or "-",
+                    event[:20],
+                    number,
+                    what,
+                )
+        return arrival
 
     def _check_stream_sid(self, msg: dict[str, Any], event: str) -> None:
         sid = msg.get("streamSid")

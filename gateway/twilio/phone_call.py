@@ -146,6 +146,11 @@ class PhoneCall:
     def call_id(self) -> str | None:
         return self.bridge.call_id
 
+    @property
+    def media_stats(self) -> dict[str, int]:
+        """Messages the carrier lost, reordered or repeated: for the call record."""
+        return self.proto.sequence.stats.as_dict()
+
     async def run(self) -> None:
         await self.ws.accept()
         admitted = await self._admit()
@@ -189,7 +194,7 @@ class PhoneCall:
 
     async def _check_token(self, start: Start) -> tuple[Start, StreamClaims] | None:
         try:
-            claims = self.gw.tokens.redeem(start.custom_parameters.get(TOKEN_PARAM))
+            claims = await self.gw.tokens.redeem_shared(start.custom_parameters.get(TOKEN_PARAM))
         except TokenError as exc:
             return await self._refuse(exc.reason)
         if await self.gw.org_of(claims.agent_id) != claims.org_id:
@@ -401,7 +406,17 @@ class PhoneCall:
     # ---------------------------------------------------------------- CallTransport
 
     async def stop_media(self, end: CallEnd) -> None:
-        """Nothing to do: the pumps are over once ``_serve`` returns."""
+        """Nothing to do: the pumps are over once ``_serve`` returns. What the line
+        lost or reordered is logged once here, beside the call's end."""
+        stats = self.proto.sequence.stats
+        if stats.anomalies:
+            log.warning(
+                "call %s: media stream messages: %d lost, %d reordered, %d duplicated",
+                self.call_id,
+                stats.frames_lost,
+                stats.frames_reordered,
+                stats.frames_duplicated,
+            )
 
     async def close(self, end: CallEnd) -> None:
         if self._closed:

@@ -53,19 +53,38 @@ def _error(status: int, field: str, message: str) -> HTTPException:
     return HTTPException(status, detail={"field": field, "error": message})
 
 
+class FormError(ValueError):
+    """A webhook body that is not a form we read; ``status`` is the 4xx to answer."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    """A form-encoded webhook body as (name, value) pairs, in the order sent (the
+    signature covers them all); FormError if it is not UTF-8 or too big."""
+    if len(body) > _MAX_FORM_BYTES:
+        raise FormError(413, "body", f"form body over {_MAX_FORM_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormError(400, "body", "form body is not UTF-8") from None
+    return parse_qsl(text, keep_blank_values=True, strict_parsing=False)
+
+
 async def _form_items(request: Request) -> list[tuple[str, str]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise _error(
             415, "content-type", f"expected application/x-www-form-urlencoded, got {content_type!r}"
         )
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        raise _error(413, "body", f"form body over {_MAX_FORM_BYTES} bytes")
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError:
-        raise _error(400, "body", "form body is not UTF-8") from None
+        return parse_form(await request.body())
+    except FormError as exc:
+        raise _error(exc.status, exc.field, exc.message) from None
 
 
 class WebhookSignatures:

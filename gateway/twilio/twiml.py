@@ -18,6 +18,16 @@ def connect_stream(stream_url: str, parameters: dict[str, str]) -> str:
     return _document(response)
 
 
+def dial(to: str) -> str:
+    """``<Dial>``: what a live call is updated with to transfer it, to a number
+    (``<Number>``) or a SIP URI (``<Sip>``). The media stream ends with the old TwiML."""
+    response = ET.Element("Response")
+    target = ET.SubElement(response, "Dial")
+    noun = ET.SubElement(target, "Sip" if to.lower().startswith(("sip:", "sips:")) else "Number")
+    noun.text = to
+    return _document(response)
+
+
 def reject(reason: str = "rejected") -> str:
     response = ET.Element("Response")
     ET.SubElement(response, "Reject", reason=reason)

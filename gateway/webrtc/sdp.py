@@ -34,7 +34,11 @@ def check_offer(sdp: object, sdp_type: object = "offer") -> OfferSummary:
         raise SdpError(f"type must be 'offer', got {sdp_type!r}")
     if not isinstance(sdp, str) or not sdp.strip():
         raise SdpError("sdp must be a non-empty string")
-    if len(sdp.encode()) > MAX_SDP_BYTES:
+    try:
+        size = len(sdp.encode())
+    except UnicodeEncodeError:  # a lone surrogate: JSON can carry one, SDP text cannot
+        raise SdpError("sdp is not valid Unicode text (a lone surrogate)") from None
+    if size > MAX_SDP_BYTES:
         raise SdpError(f"sdp larger than {MAX_SDP_BYTES} bytes")
     lines = _lines(sdp)
     if lines[0] != "v=0":

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +59,15 @@ def verify_signature(body: bytes, header: str | None, app_secret: str | None) ->
     if not header.startswith("sha256="):
         raise WebhookError(f"{SIGNATURE_HEADER} must be 'sha256=<hex>'", 401)
     # Constant-time comparison: a timing leak would let a forger find the HMAC byte by byte.
-    if not hmac.compare_digest(sign(body, app_secret), header.strip()):
+    # As UTF-8 bytes: compare_digest refuses str with non-ASCII characters (a header byte
+    # over 0x7f arrives as one), and a refusal must be a 403, not a crash.
+    if not hmac.compare_digest(sign(body, app_secret).encode(), _utf8(header.strip())):
         raise WebhookError(f"{SIGNATURE_HEADER} does not match the body", 403)
+
+
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a query string can carry a lone surrogate; it must not match, not crash.
+    return text.encode("utf-8", "surrogatepass")
 
 
 def verification_challenge(params: dict[str, str], verify_token: str | None) -> str:
@@ -68,7 +76,7 @@ def verification_challenge(params: dict[str, str], verify_token: str | None) -> 
         raise WebhookError("WhatsApp webhooks are not configured (no verify token)", 503)
     if params.get("hub.mode") != "subscribe":
         raise WebhookError("hub.mode must be 'subscribe'", 400)
-    if not hmac.compare_digest(params.get("hub.verify_token", ""), verify_token):
+    if not hmac.compare_digest(_utf8(params.get("hub.verify_token", "")), _utf8(verify_token)):
         raise WebhookError("hub.verify_token does not match", 403)
     challenge = params.get("hub.challenge")
     if not challenge:
@@ -121,8 +129,8 @@ def parse_calls(body: bytes) -> list[CallEvent]:
     """
     try:
         data = json.loads(body)
-    except ValueError as exc:
-        raise WebhookError(f"body is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the limit
+        raise WebhookError(f"body is not JSON: {str(exc)[:80]}") from None
     if not isinstance(data, dict):
         raise WebhookError("body must be a JSON object")
     if data.get("object") != "whatsapp_business_account":
@@ -206,6 +214,17 @@ def _parse_call(call: object, phone_number_id: str, where: str) -> CallEvent:
             call_id=call_id,
             phone_number_id=phone_number_id,
             status=str(call.get("status", "")),
-            duration_s=float(duration) if isinstance(duration, int | float) else None,
+            duration_s=_seconds(duration),
         )
     return CallIgnored(call_id=call_id, event=event)
+
+
+def _seconds(value: object) -> float | None:
+    """A call's duration, if it is one: a finite, non-negative number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too big for a float: no call lasts that long
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

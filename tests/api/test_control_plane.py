@@ -134,7 +134,7 @@ async def test_dispatch_through_the_simulated_carrier_logs_the_whole_call(api, r
         if line["speaker"] == "caller"
     )
     assert detail["latency"] and "response" in detail["latency"][0]["stages_ms"]
-    assert [s[0] for s in detail["status_history"]][:2] == ["queued", "ringing"]
+    assert [s["status"] for s in detail["status_history"]][:2] == ["queued", "ringing"]
 
     wav = await api.get(f"/api/v1/calls/{call_id}/recording")
     assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"

@@ -337,16 +337,27 @@ async def test_malformed_frames_are_rejected_and_the_call_goes_on() -> None:
     await s.hangup()
 
 
-async def test_a_failing_stage_ends_only_its_own_call(caplog) -> None:
+async def test_a_stage_that_keeps_failing_ends_only_its_own_call_after_the_fallback(
+    caplog,
+) -> None:
     broken_stt = FakeSTT()
     broken_stt.error = RuntimeError("model crashed")
-    a, col_a = await start_session(stt=broken_stt)
+    agent = make_agent(max_failed_turns=2, fallback_line="Sorry, say that again?")
+    a, col_a = await start_session(agent=agent, stt=broken_stt)
     b, col_b = await start_session()
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.WARNING):
         await asyncio.gather(say(a), say(b))
+        # One failed turn is a glitch: the caller hears the fallback line, the call goes on.
+        first = await col_a.wait_for(AgentReply)
+        assert first.text == "Sorry, say that again?" and not a.ended.is_set()
+        await say(a)
         ended = await col_a.wait_for(CallEnded)
-    assert ended.reason.startswith("error:")
-    assert "model crashed" in caplog.text
+    # Two in a row: the stage is down. The call ends, after the second fallback was heard.
+    assert ended.reason == "error:stt:RuntimeError"
+    replies = col_a.of(AgentReply)
+    assert [r.text for r in replies] == ["Sorry, say that again?"] * 2
+    assert col_a.events.index(replies[-1]) < col_a.events.index(ended)
+    assert "model crashed" in caplog.text and "trying it again" in caplog.text
     await col_b.wait_for(AgentReply)
     assert not b.ended.is_set()
     await b.hangup()

@@ -47,3 +47,44 @@ END_CALL_TOOL: dict[str, Any] = {
         },
     },
 }
+
+
+SEND_DTMF_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "send_dtmf",
+        "description": "Press phone keys, e.g. to choose an option in an automated menu.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "digits": {"type": "string", "description": "keys to press: 0-9, * and #"}
+            },
+            "required": ["digits"],
+        },
+    },
+}
+
+
+def transfer_call_tool(targets: list[tuple[str, str]]) -> dict[str, Any]:
+    """The ``transfer_call`` tool over the agent's allowed targets, as (name, description):
+    the model picks a name from the enum; the number behind it never reaches the model."""
+    listed = "; ".join(f"{name}: {about}" if about else name for name, about in targets)
+    return {
+        "type": "function",
+        "function": {
+            "name": "transfer_call",
+            "description": "Transfer the caller to a person or team when they ask for one or "
+            f"you cannot help. Targets: {listed}.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "target": {
+                        "type": "string",
+                        "enum": [name for name, _ in targets],
+                        "description": "which target to transfer to",
+                    }
+                },
+                "required": ["target"],
+            },
+        },
+    }

@@ -40,7 +40,14 @@ class EmbeddedLlamaServer:
     _instance: EmbeddedLlamaServer | None = None
 
     def __init__(
-        self, gguf_path: str | None = None, *, threads: int = 2, ctx: int = 8192, parallel: int = 4
+        self,
+        gguf_path: str | None = None,
+        *,
+        threads: int = 2,
+        ctx: int = 8192,
+        parallel: int = 4,
+        batch: int = 64,
+        cache_ram_mib: int = 64,
     ) -> None:
         import xllamacpp
 
@@ -55,6 +62,16 @@ class EmbeddedLlamaServer:
         params.n_parallel = parallel
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
+        # llama.cpp takes new requests and notices cancelled ones only between batches:
+        # with its default 2048 a background prompt being processed holds a live turn's
+        # first token for seconds; 64 tokens is ~0.3 s of prompt here (see live_work.py).
+        params.n_batch = batch
+        params.n_ubatch = batch
+        # llama.cpp keeps the KV state of prompts its slots moved on from in host memory,
+        # up to 8 GiB by default: every finished call's conversation (~7 MB here) stayed
+        # there, which was the +7 MB RSS per call. A small bound keeps the benefit (a
+        # returning prefix, such as an agent's system prompt, is restored, not re-run).
+        params.cache_ram_mib = cache_ram_mib
         params.use_jinja = True
         params.cache_prompt = True
         params.verbosity = -1

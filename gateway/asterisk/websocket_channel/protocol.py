@@ -176,7 +176,9 @@ def _int_field(fields: dict[str, Any], key: str, default: int) -> int:
         raise ProtocolError(f"MEDIA_START {key} must be a number")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.isdigit():
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        # isascii: str.isdigit() takes "²", which int() refuses; 9 digits hold any
+        # frame size or ptime (int() refuses over 4300).
         number = int(value)
     else:
         raise ProtocolError(f"MEDIA_START {key} must be a number, got {value!r}")
@@ -276,7 +278,7 @@ class WebSocketChannelProtocol:
     def _parse_json(text: str) -> tuple[str, dict[str, Any], list[str]]:
         try:
             msg = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: also ints over 4300 digits
             raise ProtocolError(f"control message is not JSON: {exc}") from None
         if not isinstance(msg, dict):
             raise ProtocolError("control message is JSON but not an object")

@@ -288,3 +288,45 @@ async def test_another_org_cannot_see_or_control_a_campaign(api, running, quick_
         )
         assert r.status_code == 404
     await api.post(f"/api/v1/bulk-call/{bulk_id}/cancel")
+
+
+async def test_a_campaign_shares_the_organizations_cap_with_its_other_calls(running) -> None:
+    """Issue 14: campaign dialing counted only campaign calls, so an organization at its
+    cap with API or inbound calls still got a campaign's full concurrency on top."""
+    from api.auth import create_key, create_organization
+
+    async with running.app.state.db_sessions() as db:
+        org = await create_organization(db, "Capped campaigns")
+        _, key = await create_key(db, org.id, "k", "admin")
+        await db.commit()
+    dispatcher = running.app.state.dispatcher
+    saved = dispatcher.org_max_concurrent
+    dispatcher.org_max_concurrent = 2
+    try:
+        async with running.client(key) as api:
+            agent = (await api.post("/api/v1/agents", json=QUICK_AGENT)).json()["id"]
+            ringing = await api.post(
+                "/api/v1/calls/dispatch",
+                json={
+                    "agent_id": agent,
+                    "to_number": "+15550179990",
+                    "call_context": {"simulation": {"outcome": "busy", "ring_s": 30}},
+                },
+            )
+            assert ringing.status_code == 201, ringing.text
+            r = await api.post(
+                "/api/v1/bulk-call",
+                json={
+                    "name": "capped",
+                    "agent_id": agent,
+                    "contacts": [contact(900 + i, outcome="busy", ring_s=0.4) for i in range(4)],
+                    "concurrency": 3,
+                    "retry": {"on": [], "max_retries": 0},
+                },
+            )
+            assert r.status_code == 201, r.text
+            polls = await poll_until_done(api, r.json()["id"], concurrency=1, timeout=60)
+            assert polls[-1]["summary"]["busy"] == 4  # all dialed, one at a time
+            await api.post(f"/api/v1/calls/{ringing.json()['call_id']}/hangup")
+    finally:
+        dispatcher.org_max_concurrent = saved

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 
 from api.postcall.analysis import (
@@ -41,6 +42,20 @@ VARIABLES = [
 ]
 
 
+def sse_chunks(model: str, content: str) -> Iterator[str]:
+    """``content`` as an OpenAI chat-completion stream, a few characters per chunk."""
+    for i in range(0, len(content), 7):
+        chunk = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "delta": {"content": content[i : i + 7]}}],
+        }
+        yield f"data: {json.dumps(chunk)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
 def scripted_llm(replies: list[str], refuse_schema: bool = False) -> Stub:
     """An OpenAI-compatible endpoint answering ``replies`` in order."""
     app = FastAPI()
@@ -54,6 +69,10 @@ def scripted_llm(replies: list[str], refuse_schema: bool = False) -> Stub:
         if refuse_schema and kind == "json_schema":
             return JSONResponse({"error": {"message": "json_schema unsupported"}}, 400)
         content = replies.pop(0)
+        if body.get("stream"):  # the analyzer streams (so a cancelled job stops decoding)
+            return StreamingResponse(
+                sse_chunks(body["model"], content), media_type="text/event-stream"
+            )
         return JSONResponse(
             {
                 "id": "chatcmpl-1",

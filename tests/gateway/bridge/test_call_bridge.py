@@ -277,3 +277,36 @@ async def test_one_registry_counts_and_hangs_up_calls_across_transports(tmp_path
         "ca": (CallStatus.COMPLETED, "server_shutdown"),
         "cb": (CallStatus.COMPLETED, "api_hangup"),
     }
+
+
+async def test_what_the_line_lost_reordered_and_repeated_reaches_the_call_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gw, bridge, line = make(tmp_path)
+    stats = {"frames_lost": 3, "frames_reordered": 1, "frames_duplicated": 2}
+    line.media_stats = stats  # type: ignore[attr-defined]
+    await start(gw, bridge)
+    bridge.end_with(EndReason.CALLER_HANGUP)
+    await bridge.run(serve(bridge, line))
+    record = await gw.store.get("c1")
+    assert record is not None and record.media_stats == stats
+    assert record.status == CallStatus.COMPLETED and record.end_reason == "caller_hangup"
+
+    # A store that keeps no such field loses only the counters (and says so), not the call.
+    gw, bridge, line = make(tmp_path)
+    line.media_stats = stats  # type: ignore[attr-defined]
+    await start(gw, bridge)
+    real_update = gw.store.update
+
+    async def no_media_stats(call_id: str, **fields: Any) -> CallRecord:
+        if "media_stats" in fields:
+            raise AttributeError("CallRecord field(s) ['media_stats'] cannot be updated")
+        return await real_update(call_id, **fields)
+
+    gw.store.update = no_media_stats  # type: ignore[method-assign]
+    bridge.end_with(EndReason.CALLER_HANGUP)
+    await bridge.run(serve(bridge, line))
+    record = await gw.store.get("c1")
+    assert record is not None and record.media_stats == {}
+    assert record.status == CallStatus.COMPLETED and record.end_reason == "caller_hangup"
+    assert "keeps no media_stats" in caplog.text

@@ -16,6 +16,8 @@ TEXTS = {
     "caller_hangup": (EndReason.CALLER_HANGUP, CallStatus.COMPLETED),
     "caller_hangup (whatsapp terminate)": (EndReason.CALLER_HANGUP, CallStatus.COMPLETED),
     "agent_ended": (EndReason.AGENT_ENDED, CallStatus.COMPLETED),
+    "transferred:+15550199000": (EndReason.TRANSFERRED, CallStatus.COMPLETED),
+    "transferred:sip:desk@pbx.example.test": (EndReason.TRANSFERRED, CallStatus.COMPLETED),
     "max_duration": (EndReason.MAX_DURATION, CallStatus.COMPLETED),
     "silence_timeout": (EndReason.SILENCE_TIMEOUT, CallStatus.COMPLETED),
     "error:stt:RuntimeError": (EndReason.ERROR, CallStatus.FAILED),

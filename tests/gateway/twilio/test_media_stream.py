@@ -35,7 +35,7 @@ def start_msg(**overrides: object) -> str:
     return json.dumps({"event": "start", "sequenceNumber": "1", "start": start, "streamSid": SID})
 
 
-def media_msg(payload: bytes, seq: int = 2, raw: str | None = None) -> str:
+def media_msg(payload: bytes, seq: int | str = 2, raw: str | None = None) -> str:
     return json.dumps(
         {
             "event": "media",
@@ -152,7 +152,9 @@ def test_echoed_marks_resolve_pending_ones() -> None:
             "unsupported mediaFormat",
         ),
         ([start_msg(customParameters={"agent_id": 5})], "customParameters"),
-        ([start_msg(), media_msg(b"\xff" * 160, seq=1)], "sequenceNumber 1 does not follow 1"),
+        ([start_msg(), media_msg(b"\xff" * 160, seq="2x")], "sequenceNumber must be a decimal"),
+        ([start_msg(), media_msg(b"\xff" * 160, seq="²")], "sequenceNumber must be a decimal"),
+        (['{"event": "media", "sequenceNumber": ' + "9" * 5000 + "}"], "not JSON"),
         ([start_msg(), media_msg(b"\xff" * 160).replace(SID, "MZother")], "not this stream's"),
     ],
 )
@@ -189,3 +191,48 @@ def test_carrier_side_speaks_what_the_server_side_understands() -> None:
     [out] = server.media(b"\x01" * 160)
     assert carrier.receive_text(out) == PlayMedia(b"\x01" * 160)
     assert isinstance(server.receive_text(carrier.stop())[0], Stop)
+
+
+def mark_msg(name: str, seq: int) -> str:
+    return json.dumps(
+        {"event": "mark", "sequenceNumber": str(seq), "streamSid": SID, "mark": {"name": name}}
+    )
+
+
+def test_a_gap_a_repeat_and_a_late_message_are_counted_and_the_stream_goes_on() -> None:
+    proto = started()
+    proto.mark("utterance-1")
+    frame = b"\x7f" * 160
+    assert proto.receive_text(media_msg(frame, seq=2)) == [Media(frame, "inbound", 1, 5)]
+    # 3 and 4 lost on the way (a gap): the frame after them is taken.
+    assert len(proto.receive_text(media_msg(frame, seq=5))) == 1
+    # The carrier sent 5 twice: the repeat is dropped, not handled twice.
+    assert proto.receive_text(media_msg(frame, seq=5)) == []
+    # 4 overtaken by 5: a late media frame is dropped (its audio is already behind us)...
+    assert proto.receive_text(media_msg(frame, seq=4)) == []
+    # ...while a late mark still says something true: it resolves the pending one.
+    assert proto.receive_text(mark_msg("utterance-1", seq=3)) == [Mark("utterance-1", True)]
+    assert proto.pending_marks == []
+    # And the stream still takes the next message in order.
+    assert len(proto.receive_text(media_msg(frame, seq=6))) == 1
+    assert proto.state.value == "streaming"
+    stats = proto.sequence.stats.as_dict()
+    assert stats == {"frames_lost": 0, "frames_reordered": 2, "frames_duplicated": 1}
+
+
+def test_numbers_skipped_and_never_seen_count_as_lost() -> None:
+    proto = started()
+    frame = b"\xff" * 160
+    for seq in (2, 3, 7, 8, 20):
+        proto.receive_text(media_msg(frame, seq=seq))
+    assert proto.sequence.stats.frames_lost == 3 + 11
+    # A repeat of the start (same number) is dropped, not "a second 'start'".
+    assert proto.receive_text(start_msg()) == []
+    assert proto.sequence.stats.frames_duplicated == 1
+
+
+def test_a_late_frame_from_another_stream_still_ends_it() -> None:
+    proto = started()
+    proto.receive_text(media_msg(b"\xff" * 160, seq=5))
+    with pytest.raises(ProtocolError, match="not this stream's"):
+        proto.receive_text(media_msg(b"\xff" * 160, seq=4).replace(SID, "MZother"))

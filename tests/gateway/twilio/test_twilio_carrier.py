@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlparse
+from xml.etree import ElementTree as ET
 
 import pytest
 import pytest_asyncio
@@ -23,8 +24,10 @@ TOKEN = "s3cr3t-token"
 PUBLIC = "https://voice.example.test"
 
 
-def fake_twilio(received: list[dict[str, list[str]]]) -> FastAPI:
+def fake_twilio(received: list[dict[str, list[str]]], ended: set[str] | None = None) -> FastAPI:
+    """``ended``: call sids that are over (a redirect of one is refused, as Twilio does)."""
     app = FastAPI()
+    ended = ended if ended is not None else set()
 
     def error(status: int, code: int, message: str) -> JSONResponse:
         return JSONResponse(
@@ -70,6 +73,16 @@ def fake_twilio(received: list[dict[str, list[str]]]) -> FastAPI:
         received.append({"sid": [sid], **form})
         if sid != "CA" + "f0" * 16:
             return error(404, 20404, f"The requested resource {sid} was not found")
+        if "Twiml" in form:  # redirect a live call to new instructions
+            if sid in ended:
+                return error(400, 21220, "Call is not in-progress. Cannot redirect.")
+            try:
+                root = ET.fromstring(form["Twiml"][0])
+            except ET.ParseError:
+                return error(400, 12100, "Document parse failure")
+            if root.tag != "Response":
+                return error(400, 12100, "Document parse failure")
+            return JSONResponse({"sid": sid, "status": "in-progress"}, 200)
         return JSONResponse({"sid": sid, "status": form["Status"][0]}, 200)
 
     return app
@@ -176,3 +189,38 @@ def test_missing_credentials_or_public_url_are_refused_up_front() -> None:
     settings = TransportSettings(twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr(TOKEN))
     with pytest.raises(CarrierError, match="PUBLIC_URL"):
         TwilioCarrier(settings, public_url="", store=store)
+
+
+async def test_transfer_redirects_the_live_call_to_a_dial(twilio_api) -> None:
+    base, received = twilio_api
+    carrier, _ = await carrier_and_store(base)
+    try:
+        sid = await carrier.place_call(
+            to="+15551230000", from_="+15550001111", agent_id="quick", call_id="call_tw_1"
+        )
+        await carrier.transfer("call_tw_1", "+15550199000")
+        dial = ET.fromstring(received[-1]["Twiml"][0]).find("Dial")
+        assert received[-1]["sid"] == [sid] and dial is not None
+        assert [(n.tag, n.text) for n in dial] == [("Number", "+15550199000")]
+        await carrier.transfer("call_tw_1", "sip:desk@pbx.example.test")
+        dial = ET.fromstring(received[-1]["Twiml"][0]).find("Dial")
+        assert dial is not None
+        assert [(n.tag, n.text) for n in dial] == [("Sip", "sip:desk@pbx.example.test")]
+    finally:
+        await carrier.aclose()
+
+
+async def test_a_refused_transfer_gives_twilios_reason() -> None:
+    received: list[dict[str, list[str]]] = []
+    server = BackgroundServer(fake_twilio(received, ended={"CA" + "f0" * 16}))
+    await server.start()
+    carrier, store = await carrier_and_store(server.base_url)
+    try:
+        with pytest.raises(CarrierError, match="no Twilio call sid"):
+            await carrier.transfer("call_tw_1", "+15550199000")  # never reached Twilio
+        await store.update("call_tw_1", carrier_call_id="CA" + "f0" * 16)
+        with pytest.raises(CarrierError, match=r"code 21220\): Call is not in-progress"):
+            await carrier.transfer("call_tw_1", "+15550199000")
+    finally:
+        await carrier.aclose()
+        await server.stop()

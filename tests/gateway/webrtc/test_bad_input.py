@@ -42,6 +42,23 @@ async def test_sessions_need_a_key_and_an_agent_of_the_org(realtime, api):
     assert r.status_code == 422
 
 
+async def _expire(realtime, token: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from api.realtime.models import SessionToken
+    from api.realtime.session_tokens import _hash
+
+    async with realtime.app.state.db_sessions() as db:
+        await db.execute(
+            update(SessionToken)
+            .where(SessionToken.token_hash == _hash(token))
+            .values(expires_at=datetime.fromtimestamp(0, UTC))
+        )
+        await db.commit()
+
+
 async def test_bad_tokens_are_refused_and_start_nothing(realtime, api, offer_sdp):
     before = await _call_count(api)
     gw = realtime.app.state.webrtc
@@ -51,11 +68,8 @@ async def test_bad_tokens_are_refused_and_start_nothing(realtime, api, offer_sdp
         assert r.status_code == 401, r.text
         assert r.json()["detail"].startswith("token:")
     # Expired.
-    tokens = realtime.app.state.session_tokens
     token = await _token(api, realtime.agent_id)
-    tokens._live[token] = tokens._live[token].__class__(
-        **{**tokens._live[token].__dict__, "expires_at": 0.0}
-    )
+    await _expire(realtime, token)
     r = await api.post("/webrtc/offer", json={"sdp": offer_sdp, "type": "offer", "token": token})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
     assert await _call_count(api) == before and not gw.active
@@ -87,8 +101,10 @@ async def test_replayed_token_is_refused(realtime, api):
         (lambda s: "", "non-empty"),
         (lambda s: s.replace("m=audio", "m=video"), "no audio"),
         (lambda s: s.replace("opus/48000", "PCMU/8000"), "Opus"),
-        (lambda s: "\n".join(x for x in s.splitlines() if not x.startswith("a=fingerprint")),
-         "fingerprint"),
+        (
+            lambda s: "\n".join(x for x in s.splitlines() if not x.startswith("a=fingerprint")),
+            "fingerprint",
+        ),
         (lambda s: s + "\r\nthis is not sdp", "malformed"),
     ],
 )
@@ -103,7 +119,7 @@ async def test_bad_sdp_is_refused_and_the_token_survives(realtime, api, offer_sd
     r = await api.post("/webrtc/offer", json={"sdp": offer_sdp, "type": "answer", "token": token})
     assert r.status_code == 400 and "offer" in r.json()["detail"]
     assert await _call_count(api) == before
-    assert token in realtime.app.state.session_tokens._live  # not spent by a broken offer
+    assert await realtime.app.state.session_tokens.unspent(token)  # not spent by a broken offer
 
 
 async def test_data_only_offer_is_refused(realtime, api):
@@ -143,8 +159,18 @@ async def test_webhook_signatures(realtime, offer_sdp):
         )
         assert r.status_code == 403
     # Signed but malformed.
-    bad = json.dumps({"object": "whatsapp_business_account", "entry": [{"changes": [
-        {"field": "calls", "value": {"calls": [{"id": "x", "event": "connect"}]}}]}]}).encode()
+    bad = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "changes": [
+                        {"field": "calls", "value": {"calls": [{"id": "x", "event": "connect"}]}}
+                    ]
+                }
+            ],
+        }
+    ).encode()
     r = await post_webhook(realtime.base_url, bad)
     assert r.status_code == 400 and "session" in r.json()["detail"]
     assert realtime.graph.actions("wacid.badsig") == [] and realtime.graph.actions("x") == []
@@ -153,8 +179,11 @@ async def test_webhook_signatures(realtime, offer_sdp):
 
 async def test_webhook_verification_challenge(realtime):
     async with httpx.AsyncClient(base_url=realtime.base_url) as client:
-        params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN,
-                  "hub.challenge": "1158201444"}
+        params = {
+            "hub.mode": "subscribe",
+            "hub.verify_token": VERIFY_TOKEN,
+            "hub.challenge": "1158201444",
+        }
         r = await client.get("/whatsapp/webhook", params=params)
         assert r.status_code == 200 and r.text == "1158201444"
         r = await client.get("/whatsapp/webhook", params={**params, "hub.verify_token": "no"})

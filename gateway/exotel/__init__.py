@@ -1,0 +1,1 @@
+"""Exotel: the Voicebot applet's media stream."""

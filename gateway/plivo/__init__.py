@@ -1,0 +1,1 @@
+"""Plivo: answer XML with a bidirectional <Stream>, Audio Streams, outbound calls."""

@@ -1,0 +1,1 @@
+"""Telnyx: Call Control webhooks, media streaming in bidirectional RTP mode, outbound calls."""
