@@ -36,9 +36,12 @@ class EndpointingConfig(BaseModel):
         240, ge=20, description="caller speech during agent speech needed to barge in"
     )
     mode: Literal["silence", "model"] = Field(
-        "model",
+        "silence",
         description="'model': the end-of-turn model (Smart Turn) and the words decide how long "
-        "to wait, at the speculative pause; 'silence': always end_of_turn_silence_ms",
+        "to wait, at the speculative pause; 'silence': always end_of_turn_silence_ms. Not the "
+        "default yet: on real speech it waits p50 400 ms but p95 1200 ms (the model calls 5-10 % "
+        "of finished turns incomplete), and on Piper-voiced callers far longer "
+        "(benchmarks/results/turn_taking.md, latency.model-mode.md)",
     )
     complete_silence_ms: int = Field(
         400,
