@@ -50,6 +50,7 @@ from api.realtime.setup import build_realtime
 from api.schemas import Readiness
 from api.services import Voxline, VoxlineApp, command_handler
 from api.settings import ServerSettings
+from api.tools.fetch import EgressFetch
 from gateway.agents import AgentDirectory
 from gateway.bridge import CallRegistry
 from gateway.calls import CallStore
@@ -83,6 +84,9 @@ def create_app(
     if settings is None:
         settings = ServerSettings(engine=engine.settings) if engine else ServerSettings()
     engine = engine or VoiceEngine(settings.engine)
+    # Agents' tools reach customer APIs only through the egress policy (api.tools.fetch).
+    tool_fetch = EgressFetch(settings)
+    engine.tool_fetch = tool_fetch
     transport = settings.transport
     db_engine = create_engine(settings.resolved_database_url)
     sessions = session_factory(db_engine)
@@ -284,6 +288,7 @@ def create_app(
             if carrier is not simulated:
                 await carrier.aclose()
             await dialects.aclose()
+            await tool_fetch.aclose()
             if isinstance(phone.tokens.ledger, RedisNonceLedger):
                 await phone.tokens.ledger.aclose()
             with contextlib.suppress(Exception):

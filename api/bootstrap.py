@@ -16,6 +16,7 @@ from api.agents.service import save_agent
 from api.auth import create_key, create_organization
 from api.db.models import Organization
 from gateway.agents import DEMO_NUMBER
+from gateway.demo_flow import DENTAL_FLOW
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,15 @@ DEMO_SPEC = AgentSpec(
         ),
     ),
     welcome_message="Thank you for calling Bright Smile Dental. How can I help you today?",
+    # The booking is a flow (gateway/demo_flow.py): typed, read-back values; the prompt
+    # above is what the model is told where the flow lets it answer freely.
+    flow=DENTAL_FLOW,
     extraction=[
-        {"key": "patient_name", "description": "the caller's full name"},
-        {"key": "appointment_day", "description": "the day the caller wants to come in"},
+        {"key": "service", "description": "the dental service booked"},
+        {"key": "day", "description": "the weekday of the appointment"},
+        {"key": "time", "description": "the appointment time, HH:MM"},
+        {"key": "name", "description": "the caller's full name"},
+        {"key": "phone", "description": "the caller's phone number, digits"},
     ],
 )
 

@@ -19,6 +19,7 @@ CALL_STATUSES = (
     "no_answer",
     "failed",
     "cancelled",
+    "voicemail",
 )
 TRIGGER_STATUSES = ("completed", "no_answer", "busy", "failed", "cancelled", "voicemail")
 

@@ -24,6 +24,7 @@ class CallStatus(StrEnum):
     NO_ANSWER = "no_answer"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    VOICEMAIL = "voicemail"  # an answering machine answered (outbound screening)
 
     @property
     def final(self) -> bool:
@@ -36,6 +37,7 @@ _FINAL = {
     CallStatus.NO_ANSWER,
     CallStatus.FAILED,
     CallStatus.CANCELLED,
+    CallStatus.VOICEMAIL,
 }
 
 # Twilio's CallStatus values (status callbacks, REST answers) -> ours.
@@ -85,6 +87,8 @@ class CallRecord:
     # What the media line lost, reordered and repeated (frames_lost, frames_reordered,
     # frames_duplicated), from transports whose protocol numbers its messages.
     media_stats: dict[str, int] = field(default_factory=dict)
+    # A flow agent's outcome: the validated values it collected, where it ended, its path.
+    flow: dict[str, Any] | None = None
     # The process carrying the call's media (``CallRegistry.process_id``): if it dies,
     # another process finalizes the call (api.processes).
     owner: str | None = None
@@ -212,4 +216,10 @@ def session_fields(session: Any) -> dict[str, Any]:
             }
             for m in session.turn_metrics
         ],
+        **({"flow": flow} if (flow := _flow_record(session)) is not None else {}),
     }
+
+
+def _flow_record(session: Any) -> dict[str, Any] | None:
+    record = getattr(session, "flow_record", None)  # sessions of older shape have none
+    return record() if callable(record) else None

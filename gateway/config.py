@@ -107,6 +107,16 @@ class TransportSettings(BaseSettings):
     asterisk_websocket_username: str | None = None
     asterisk_websocket_password: SecretStr | None = None
     asterisk_websocket_default_agent_id: str | None = None
+    # ARI, for transfer and DTMF out on Asterisk calls (gateway/asterisk/ari.py).
+    asterisk_ari_url: str | None = Field(
+        None, description="Asterisk's HTTP server, e.g. http://127.0.0.1:8088; unset: no ARI"
+    )
+    asterisk_ari_username: str | None = None
+    asterisk_ari_password: SecretStr | None = None
+    asterisk_ari_transfer_context: str = Field(
+        "voxline-transfer",
+        description="dialplan context a transferred channel continues in (extension 'transfer')",
+    )
     freeswitch_audio_fork_enabled: bool = Field(False, description="FreeSWITCH mod_audio_fork")
     freeswitch_audio_fork_username: str | None = None
     freeswitch_audio_fork_password: SecretStr | None = None

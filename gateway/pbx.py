@@ -3,7 +3,9 @@
 Asterisk AudioSocket is its own TCP server; the Asterisk WebSocket channel,
 FreeSWITCH ``mod_audio_fork`` and jambonz ``listen`` are WebSocket routes on the
 HTTP server. Every one is off unless enabled, and the WebSocket ones refuse to
-start without credentials, because the HTTP port is usually the public one.
+start without credentials, because the HTTP port is usually the public one. With
+``VOXLINE_ASTERISK_ARI_URL`` set, calls whose carrier is ``asterisk`` can be
+transferred and sent DTMF through ARI (``gateway.asterisk.ari``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from gateway.agents import AgentDirectory
+from gateway.asterisk.ari import AriClient, AsteriskActions
 from gateway.asterisk.audiosocket.server import AudioSocketGateway
 from gateway.asterisk.websocket_channel.call import WebSocketChannelGateway
 from gateway.asterisk.websocket_channel.call import build_router as websocket_channel_router
@@ -34,6 +37,7 @@ class PbxTransports:
     audiosocket: AudioSocketGateway | None = None
     gateways: list[TransportGateway] = field(default_factory=list)  # the WebSocket ones
     routers: list[APIRouter] = field(default_factory=list)
+    ari: AsteriskActions | None = None  # transfer and DTMF on Asterisk calls
 
     def all(self) -> list[TransportGateway]:
         return [*self.gateways, *([self.audiosocket] if self.audiosocket else [])]
@@ -49,6 +53,8 @@ class PbxTransports:
     async def stop(self, reason: str) -> None:
         if self.audiosocket is not None:
             await self.audiosocket.stop(reason)
+        if self.ari is not None:
+            await self.ari.aclose()
 
 
 def _credentials(t: TransportSettings, name: str) -> tuple[str, str]:
@@ -115,4 +121,18 @@ def build_pbx(
             )
             out.gateways.append(fork)
             out.routers.append(audio_fork_router(fork))
+    if t.asterisk_ari_url:
+        if not t.asterisk_ari_username or t.asterisk_ari_password is None:
+            raise PbxSettingsError(
+                "VOXLINE_ASTERISK_ARI_URL needs VOXLINE_ASTERISK_ARI_USERNAME and _PASSWORD "
+                "(an ARI user of ari.conf)"
+            )
+        password = t.asterisk_ari_password.get_secret_value()
+        out.ari = AsteriskActions(
+            AriClient(t.asterisk_ari_url, t.asterisk_ari_username, password),
+            store=store,
+            transfer_context=t.asterisk_ari_transfer_context,
+        )
+        if calls.actions is not None:  # transfer and DTMF on calls whose carrier is asterisk
+            calls.actions.add(out.ari)
     return out

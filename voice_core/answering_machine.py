@@ -1,14 +1,16 @@
 """Answering-machine detection at the start of an outbound call: sans-I/O, frame in,
 verdict out.
 
-Two signals, as carriers' own detectors use them:
+Three signals, as carriers' own detectors use them:
 
 - the greeting's shape: a person answers with a short "Hello?" and waits; a
   machine talks on ("Hi, you've reached ... leave a message after the tone").
   Speech that runs ``machine_speech_s`` with no pause longer than
   ``pause_ms`` is a machine; speech that stops after less is a person;
 - the beep: a steady pure tone (one spectral peak holding most of the frame's
-  energy) for ``beep_min_ms``: where a message can start.
+  energy) for ``beep_min_ms``: where a message can start;
+- the words, for a greeting short enough to pass for a person's: "Leave a message
+  after the tone" is a machine whatever its length (``machine_phrase``).
 
 Frames are the engine's (int16, 16 kHz, 20 ms); whether a frame is speech comes
 from the caller's VAD, so this module only counts.
@@ -16,6 +18,7 @@ from the caller's VAD, so this module only counts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -101,6 +104,12 @@ class MachineDetector:
                 return self.verdict
         return None
 
+    def expect_beep(self) -> None:
+        """A HUMAN verdict is being reconsidered (a short greeting may be a machine's):
+        from now on only the beep is listened for."""
+        if not self.beeped:
+            self.verdict = Verdict.MACHINE
+
     def _beep(self, frame: np.ndarray) -> bool:
         tone = is_tone(frame, self.cfg)
         if tone is not None and self._tone_bin is not None and abs(tone - self._tone_bin) <= 1:
@@ -109,3 +118,196 @@ class MachineDetector:
             self._tone_ms = FRAME_MS if tone is not None else 0
         self._tone_bin = tone
         return self._tone_ms >= self.cfg.beep_min_ms
+
+
+# What machines say and people answering a call do not (lowercase, apostrophes dropped,
+# as ``_words`` writes a transcript). Carrier greetings ("the person you are calling is
+# not available") and home ones ("leave a message after the tone") both.
+MACHINE_PHRASES = (
+    "leave a message",
+    "leave your message",
+    "leave me a message",
+    "leave your name",
+    "after the tone",
+    "after the beep",
+    "at the tone",
+    "record your message",
+    "is not available",
+    "are not available",
+    "is unavailable",
+    "cant take your call",
+    "cannot take your call",
+    "cant come to the phone",
+    "cannot come to the phone",
+    "voicemail",
+    "voice mail",
+    "mailbox",
+)
+
+
+def _words(text: str) -> str:
+    text = text.lower().replace("'", "").replace("\u2019", "")
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def machine_phrase(text: str) -> str | None:
+    """The first machine phrase in a transcript of a greeting, or None."""
+    words = f" {_words(text)} "
+    return next((p for p in MACHINE_PHRASES if f" {p} " in words), None)
+
+
+# ---------------------------------------------------------------- screening a call
+
+
+@dataclass(frozen=True)
+class ScreeningLimits:
+    """How long a screening may take, and why.
+
+    - ``no_greeting_s``: a person who picks up and says nothing is waiting for us to
+      speak; this much silence from the answer on means a person (the agent greets).
+    - ``beep_timeout_s``: once a machine is heard, wait this long for its beep before
+      leaving the message anyway (greetings run 5-20 s).
+    - ``greeting_end_ms``: a machine without a beep: this much silence after its
+      greeting means it is recording (the gap before a beep is under ~1 s).
+    - ``max_greeting_s``: greeting audio kept for the transcript; Whisper takes < 30 s.
+    """
+
+    no_greeting_s: float = 2.0
+    beep_timeout_s: float = 20.0
+    greeting_end_ms: int = 2000
+    max_greeting_s: float = 28.0
+
+
+@dataclass(frozen=True)
+class PersonAnswered:
+    why: str
+
+
+@dataclass(frozen=True)
+class MachineAnswered:
+    why: str
+
+
+@dataclass(frozen=True)
+class WordsNeeded:
+    """A short greeting then a pause: a person, unless its words are a machine's.
+    Transcribe ``Screening.greeting_audio`` and hand the text to ``Screening.heard``."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class MessageCue:
+    """The machine is recording now: the moment to leave a message."""
+
+    why: str
+
+
+ScreeningEvent = PersonAnswered | MachineAnswered | WordsNeeded | MessageCue
+
+
+class ScreeningPhase(StrEnum):
+    LISTENING = "listening"  # judging the greeting
+    CONFIRMING = "confirming"  # a short greeting: waiting for its words (or a beep)
+    MACHINE = "machine"  # a machine: waiting for its beep, or its greeting's end
+    DONE = "done"
+
+
+class Screening:
+    """The start of an outbound call, frame by frame: a person, or a machine and when it
+    records. Time is counted in frames (20 ms each), so the verdicts do not depend on how
+    fast frames arrive. Events: ``PersonAnswered`` (once, and nothing after it), or
+    ``MachineAnswered`` then ``MessageCue`` (the beep, the greeting's end, or the wait's
+    limit). ``greeting`` holds the greeting's audio, from its first speech to the cue.
+
+    With ``confirm_words``, a short greeting is not a person at once: ``WordsNeeded``
+    asks for its transcript, and ``heard(text)`` decides (a machine phrase, or a beep in
+    the meantime, makes it a machine)."""
+
+    def __init__(
+        self,
+        detector: DetectorConfig | None = None,
+        limits: ScreeningLimits | None = None,
+        *,
+        confirm_words: bool = False,
+    ) -> None:
+        self.detector = MachineDetector(detector)
+        self.limits = limits or ScreeningLimits()
+        self.confirm_words = confirm_words
+        self.phase = ScreeningPhase.LISTENING
+        self.greeting: list[np.ndarray] = []
+        self._ms = 0  # since the answer
+        self._heard = False  # any speech yet
+        self._quiet_ms = 0  # since the last speech
+        self._machine_at_ms = 0
+
+    @property
+    def greeting_audio(self) -> np.ndarray:
+        if not self.greeting:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate(self.greeting)
+
+    def push(self, frame: np.ndarray, voiced: bool) -> list[ScreeningEvent]:
+        if self.phase is ScreeningPhase.DONE:
+            return []
+        verdict = self.detector.push(frame, voiced)
+        self._ms += FRAME_MS
+        if voiced:
+            self._heard, self._quiet_ms = True, 0
+        else:
+            self._quiet_ms += FRAME_MS
+        if self._heard and len(self.greeting) * FRAME_MS < self.limits.max_greeting_s * 1000:
+            self.greeting.append(frame)
+        if self.phase is ScreeningPhase.LISTENING:
+            return self._listening(verdict)
+        if self.phase is ScreeningPhase.CONFIRMING:
+            if verdict is not Verdict.BEEP:
+                return []
+            self.phase = ScreeningPhase.DONE
+            return [MachineAnswered("a beep after a short greeting"), MessageCue("the beep")]
+        return self._waiting_for_beep(verdict)
+
+    def heard(self, text: str) -> list[ScreeningEvent]:
+        """The words of a short greeting (after ``WordsNeeded``): a machine's phrase makes
+        it a machine (then the beep is waited for), anything else a person."""
+        if self.phase is not ScreeningPhase.CONFIRMING:
+            return []
+        phrase = machine_phrase(text)
+        if phrase is None:
+            self.phase = ScreeningPhase.DONE
+            return [PersonAnswered("a short greeting, then a pause")]
+        self.phase, self._machine_at_ms = ScreeningPhase.MACHINE, self._ms
+        return [MachineAnswered(f'its words ("{phrase}")')]
+
+    def _listening(self, verdict: Verdict | None) -> list[ScreeningEvent]:
+        if verdict is Verdict.HUMAN:
+            if self.confirm_words:
+                self.phase = ScreeningPhase.CONFIRMING
+                self.detector.expect_beep()
+                return [WordsNeeded("a short greeting, then a pause")]
+            self.phase = ScreeningPhase.DONE
+            return [PersonAnswered("a short greeting, then a pause")]
+        if verdict is Verdict.MACHINE:
+            self.phase, self._machine_at_ms = ScreeningPhase.MACHINE, self._ms
+            speech_s = self.detector.cfg.machine_speech_s
+            return [MachineAnswered(f"the greeting ran on past {speech_s:g} s")]
+        if verdict is Verdict.BEEP:  # a tone before any long greeting: a machine recording
+            self.phase = ScreeningPhase.DONE
+            return [MachineAnswered("a beep"), MessageCue("the beep")]
+        if not self._heard and self._ms >= self.limits.no_greeting_s * 1000:
+            self.phase = ScreeningPhase.DONE
+            return [PersonAnswered(f"nobody spoke for {self.limits.no_greeting_s:g} s")]
+        return []
+
+    def _waiting_for_beep(self, verdict: Verdict | None) -> list[ScreeningEvent]:
+        limits = self.limits
+        if verdict is Verdict.BEEP:
+            why = "the beep"
+        elif self._quiet_ms >= limits.greeting_end_ms:
+            why = f"the greeting ended ({limits.greeting_end_ms} ms of silence, no beep)"
+        elif self._ms - self._machine_at_ms >= limits.beep_timeout_s * 1000:
+            why = f"no beep within {limits.beep_timeout_s:g} s"
+        else:
+            return []
+        self.phase = ScreeningPhase.DONE
+        return [MessageCue(why)]

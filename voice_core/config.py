@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voice_core.dialing import check_transfer_target
+from voice_core.flows.spec import FlowSpec
+from voice_core.tools.spec import HttpToolSpec, WebSearchConfig
 
 
 class EndpointingConfig(BaseModel):
@@ -33,7 +35,57 @@ class EndpointingConfig(BaseModel):
         "run but nothing plays until the turn really ends); speech that resumes discards it",
     )
     interruption_min_speech_ms: int = Field(
-        240, ge=20, description="caller speech during agent speech needed to barge in"
+        160,
+        ge=20,
+        description="voiced caller speech over the agent that PAUSES it (its unplayed audio "
+        "is held, the transport's queue cleared) while the words decide between a backchannel "
+        "and an interruption. 160 ms: with the VAD's onset lag the agent stops within ~200 ms "
+        "of speech onset (the goal is 250 ms); shorter sounds (a click, a breath) are ignored",
+    )
+    backchannel_max_ms: int = Field(
+        1000,
+        ge=100,
+        description="voiced speech over the agent beyond which it is an interruption whatever "
+        "the words: 'uh-huh', 'yeah, okay', 'mm-hmm, right' all fit under a second",
+    )
+    backchannel_end_silence_ms: int = Field(
+        200,
+        ge=40,
+        description="silence after which a sound over the agent is over and its words decide "
+        "(resume or interrupt); shorter than end_of_turn_silence_ms so the agent resumes soon",
+    )
+    interruption_min_words: int = Field(
+        2,
+        ge=1,
+        description="words outside the backchannel phrases that interrupt at once, while the "
+        "caller is still speaking; 2, because Whisper hears one stray word ('you') in noise and "
+        "in the first syllable of 'uh-huh'. At the end of the sound any such word interrupts",
+    )
+    false_interruption_timeout_ms: int = Field(
+        1500,
+        ge=200,
+        description="longest the agent stays paused without a decision (the transcript is "
+        "late); then it resumes, as a sound under backchannel_max_ms with no words known is "
+        "most likely not a turn. LiveKit's default for the same wait is 2 s",
+    )
+    resume_rewind_ms: int = Field(
+        600,
+        ge=0,
+        description="how far before the point it was paused the agent may restart when it "
+        "resumes: at least what the caller talked over, snapped back to the clause start or "
+        "the quietest frame (a gap between words), so it never restarts mid-word",
+    )
+    backchannel_phrases: list[str] = Field(
+        # Acknowledgements as Whisper spells them (hyphens are read as spaces).
+        default_factory=lambda: (
+            "uh huh|mm hmm|mhm|mm|mmm|hmm|hm|uh|um|ah|oh|aha|yeah|yes|yep|yup|ya|ok|okay|"
+            "right|alright|all right|sure|i see|got it|cool|great|good|fine|perfect|exactly|"
+            "true|really|wow|nice|thank you|thanks|i know|makes sense|of course|indeed"
+        ).split("|"),
+        max_length=200,
+        description="what a listener says without taking the turn; a sound over the agent "
+        "whose words are all these phrases resumes it. 'no' and 'wait' are not here: said over "
+        "the agent they are corrections",
     )
     mode: Literal["silence", "model"] = Field(
         "silence",
@@ -64,6 +116,13 @@ class EndpointingConfig(BaseModel):
     )
     preroll_ms: int = Field(
         240, ge=0, description="audio kept from before the detected speech start"
+    )
+    dictation_silence_ms: int = Field(
+        1200,
+        ge=100,
+        description="silence that ends the turn while the agent waits for something "
+        "dictated (a flow asking for a phone number or a spelled name): people pause "
+        "between digit groups and letters far longer than between words",
     )
 
 
@@ -107,6 +166,53 @@ class TransferConfig(BaseModel):
 
     def target(self, name: str) -> TransferTarget | None:
         return next((t for t in self.targets if t.name == name), None)
+
+
+class VoicemailConfig(BaseModel):
+    """Answering-machine detection on outbound calls (``voice_core.answering_machine``,
+    run by the call bridge). While the callee's greeting is judged (a person's "Hello?"
+    or a machine talking on, then its beep) the agent holds its welcome; a machine gets
+    ``action``. Inbound calls are never screened: whoever rang us is no machine."""
+
+    detect: bool = Field(True, description="screen outbound calls for an answering machine")
+    action: Literal["hang_up", "leave_message"] = Field(
+        "hang_up", description="on a machine: hang up, or leave ``message`` after the beep"
+    )
+    message: str | None = Field(
+        None,
+        max_length=1000,
+        validate_default=True,  # leave_message without one is refused, not silent
+        description="what the agent leaves on a machine; {{name}} is the call context's value",
+    )
+    machine_speech_s: float = Field(
+        3.5,
+        ge=1.5,
+        le=10.0,
+        description="greeting speech without a pause that makes a machine; a person's "
+        "'Hello, this is Maria?' is under ~2 s",
+    )
+    no_greeting_s: float = Field(
+        2.0,
+        ge=0.5,
+        le=10.0,
+        description="silence from the answer on that means a person waiting for us to speak",
+    )
+    beep_timeout_s: float = Field(
+        20.0, ge=1.0, le=60.0, description="a machine: wait this long for its beep at most"
+    )
+    greeting_end_ms: int = Field(
+        2000,
+        ge=300,
+        le=10000,
+        description="a machine without a beep: silence after its greeting that means it records",
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _message_to_leave(cls, value: str | None, info) -> str | None:
+        if info.data.get("action") == "leave_message" and not (value or "").strip():
+            raise ValueError("a message is needed when action is leave_message")
+        return value
 
 
 class LLMConfig(BaseModel):
@@ -176,11 +282,30 @@ class AgentConfig(BaseModel):
     dtmf_tool: bool = Field(
         False, description="offer the LLM a send_dtmf tool (press keys: navigate an IVR)"
     )
+    voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     stt: STTConfig = Field(default_factory=STTConfig)
     tts: TTSConfig = Field(default_factory=TTSConfig)
+    flow: FlowSpec | None = Field(
+        None,
+        description="a conversation flow (voice_core/flows): nodes, typed slots, read-back; "
+        "replaces the free-form prompt-and-hope reply; None = free-form",
+    )
     dtmf_timeout_ms: int = Field(
         2000, ge=100, description="digits typed without '#' are sent after this pause"
+    )
+    tools: list[HttpToolSpec] = Field(
+        default_factory=list, description="custom HTTP functions the LLM may call"
+    )
+    web_search: WebSearchConfig = Field(
+        default_factory=WebSearchConfig, description="the built-in web_search tool"
+    )
+    tool_secrets: dict[str, str] = Field(
+        default_factory=dict,
+        exclude=True,
+        repr=False,
+        description="values of the variables the tools name, resolved by the control plane "
+        "from the operator's allow-list (tenants cannot set them)",
     )
 
     @field_validator("language")

@@ -45,6 +45,8 @@ class EndReason(StrEnum):
     CARRIER_FAILED = "carrier_failed"  # the carrier refused an action; detail "<carrier>:<why>"
     # Handed to a person or queue (API or the agent's transfer_call); detail: the target.
     TRANSFERRED = "transferred"
+    # An answering machine took the call (outbound screening); detail: what we did.
+    VOICEMAIL = "voicemail"
     ENDED = "ended"  # nobody said why
     OTHER = "other"  # a text this vocabulary does not know; kept as it is
 
@@ -60,6 +62,7 @@ _WITH_DETAIL: dict[EndReason, str] = {
     EndReason.ALREADY_ENDED: "call {}",
     EndReason.CARRIER: "carrier:{}",
     EndReason.TRANSFERRED: "transferred:{}",
+    EndReason.VOICEMAIL: "voicemail:{}",
     EndReason.INTERRUPTED: "interrupted: {}",
     EndReason.CARRIER_FAILED: "{}",
     EndReason.OTHER: "{}",
@@ -76,6 +79,7 @@ _FRAMES: tuple[tuple[str, str, EndReason], ...] = (
     ("unknown agent_id ", "", EndReason.UNKNOWN_AGENT),
     ("carrier:", "", EndReason.CARRIER),
     ("transferred:", "", EndReason.TRANSFERRED),
+    ("voicemail:", "", EndReason.VOICEMAIL),
     ("interrupted: ", "", EndReason.INTERRUPTED),
     ("error:", "", EndReason.ERROR),
 )

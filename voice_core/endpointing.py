@@ -69,6 +69,7 @@ class Endpointer:
         self.pause_no = 0  # which pause a verdict is for (one per SpeechPaused)
         self._verdict_frames: int | None = None  # silence this pause needs, once judged
         self._verdict_why = ""
+        self._dictation_frames: int | None = None  # the agent asked for digits or letters
 
     @property
     def voiced_ms(self) -> int:
@@ -91,6 +92,12 @@ class Endpointer:
         self._verdict_frames = max(1, silence_ms // FRAME_MS)
         self._verdict_why = why
         return True
+
+    def expect_dictation(self, on: bool) -> None:
+        """The caller is about to dictate (a phone number, a spelling): their pauses
+        between groups are not the end of the turn; ``dictation_silence_ms`` is."""
+        ms = self.cfg.dictation_silence_ms
+        self._dictation_frames = max(self._pause_frames, ms // FRAME_MS) if on else None
 
     def push(self, voiced: bool) -> list[EndpointEvent]:
         self.frame += 1
@@ -131,9 +138,13 @@ class Endpointer:
                 self._paused = True
                 self.pause_no += 1
                 events.append(SpeechPaused(f, self._last_voiced))
-        end_frames = self._end_frames if self._verdict_frames is None else self._verdict_frames
+        end_frames = self._dictation_frames or self._end_frames
+        why = "dictation silence" if self._dictation_frames else "silence"
+        if self._verdict_frames is not None:
+            end_frames, why = self._verdict_frames, self._verdict_why
+            if self._dictation_frames:  # the words may shorten a dictation, never below it
+                end_frames = max(end_frames, self._dictation_frames)
         if silence >= end_frames:
-            why = "silence" if self._verdict_frames is None else self._verdict_why
             voiced_ms = self._voiced_count * FRAME_MS
             long_enough = self._voiced_count >= self._min_voiced
             first = self._first_frame

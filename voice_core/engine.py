@@ -21,6 +21,7 @@ from voice_core.llm.embedded import EmbeddedLlamaServer
 from voice_core.llm.openai_compat import OpenAICompatibleLLM
 from voice_core.session import CallSession
 from voice_core.stt.base import SpeechToText
+from voice_core.tools import Fetch, ToolRunner
 from voice_core.tts.base import TextToSpeech
 from voice_core.turn_detection.smart_turn import TurnDetector
 
@@ -42,6 +43,9 @@ class VoiceEngine:
         self.load_times_ms: dict[str, float] = {}
         # Live turns' model work, counted so background work (analysis) gives way to it.
         self.live_work = LiveWork()
+        # The HTTP fetch agents' tools use, set by whoever serves the engine (the control
+        # plane injects its egress-checked one, api.tools.fetch); None: no tools offered.
+        self.tool_fetch: Fetch | None = None
         self._started = False
         self._start_lock = asyncio.Lock()
 
@@ -140,6 +144,8 @@ class VoiceEngine:
         if not self._started or self.stt is None or self.tts is None:
             raise RuntimeError("call VoiceEngine.start() before creating sessions")
         live = self.live_work
+        if "tools" not in kwargs:
+            kwargs["tools"] = self.tools_for(agent)
         return CallSession(
             agent,
             stt=LiveSTT(self.stt, live),
@@ -150,6 +156,15 @@ class VoiceEngine:
             playout_lead_ms=self.settings.playout_lead_ms,
             turn_detector=self.turn_detector,
             **kwargs,
+        )
+
+    def tools_for(self, agent: AgentConfig) -> ToolRunner | None:
+        """The agent's custom tools and web search for one call; None when it has none
+        or no fetch was injected (voice_core makes no request of its own)."""
+        if self.tool_fetch is None or not (agent.tools or agent.web_search.enabled):
+            return None
+        return ToolRunner(
+            agent.tools, agent.web_search, self.tool_fetch, secrets=agent.tool_secrets
         )
 
 

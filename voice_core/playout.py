@@ -10,6 +10,10 @@ then is heard at ``t0 + k * 20 ms``. When everything handed out has played (the 
 dry, or the engine was late) the clock restarts at the next frame instead of bursting to
 catch up.
 
+Pause and resume (the caller spoke over the agent, see turn_detection.overlap): a paused
+utterance hands out nothing more, but its frames are kept, so it can go on from where the
+caller stopped hearing it (a little before: see :meth:`Playout.resume_frame`) or be cut.
+
 No I/O: the caller passes ``now`` to :meth:`Playout.poll` and does what the returned step
 says (hand out a frame, announce the end of an utterance, sleep until a time). The
 session's asyncio loop only shuttles frames; tests drive it with plain numbers.
@@ -43,6 +47,10 @@ class Utterance:
     done: bool = False  # all frames queued
     played: bool = False  # the caller has heard all of it
     cancelled: bool = False  # cut by barge-in: nothing more of it goes out
+    # Every frame pushed, kept until the utterance is dropped: a paused utterance resumes
+    # from them (a 10 s utterance is 320 kB).
+    frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    held_at: int | None = None  # paused: the frames the caller had heard by then
 
     @property
     def text(self) -> str:
@@ -51,6 +59,14 @@ class Utterance:
 
     def add_clause(self, text: str, frames: int) -> None:
         self.clauses.append((text, frames))
+
+    def clause_starts(self) -> list[int]:
+        """The first frame of each clause (the one being synthesized included)."""
+        starts, at = [0], 0
+        for _, n in self.clauses:
+            at += n
+            starts.append(at)
+        return starts
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ class Playout:
     def __init__(self, lead_s: float) -> None:
         self.lead_s = lead_s
         self.playing: Utterance | None = None  # whose frames are reaching the caller
+        self.held: Utterance | None = None  # paused: nothing goes out until resume or cut
         self._queue: deque[_Entry] = deque()
         self._seq = 0
         self._t0: float | None = None  # when the current run of frames started playing
@@ -113,18 +130,20 @@ class Playout:
     def push(self, utt: Utterance, frames: list[np.ndarray]) -> None:
         if utt.cancelled:
             return
-        self._queue.extend(_Entry(utt, frame) for frame in frames)
+        utt.frames.extend(frames)
+        if utt is not self.held:  # a held utterance's frames are queued on resume
+            self._queue.extend(_Entry(utt, frame) for frame in frames)
         utt.queued += len(frames)
 
     def close(self, utt: Utterance) -> None:
         """All of ``utt``'s frames are queued."""
         utt.done = True
-        if not utt.cancelled:
+        if not utt.cancelled and utt is not self.held:
             self._queue.append(_Entry(utt, None))
 
     @property
     def has_entries(self) -> bool:
-        return bool(self._queue)
+        return bool(self._queue) and self.held is None
 
     @property
     def queued_frames(self) -> int:
@@ -134,7 +153,9 @@ class Playout:
     # ------------------------------------------------------------------ output
 
     def poll(self, now: float) -> PlayoutStep | None:
-        """What to do at ``now``; None when nothing is queued."""
+        """What to do at ``now``; None when nothing is queued (or the output is paused)."""
+        if self.held is not None:
+            return None
         while self._queue:
             entry = self._queue[0]
             utt = entry.utterance
@@ -172,6 +193,7 @@ class Playout:
         self._pop()
         self.playing = None
         utt.played = True
+        utt.frames = []  # heard in full: nothing to resume from any more
         return UtterancePlayed(utt)
 
     def _pop(self) -> None:
@@ -191,7 +213,12 @@ class Playout:
 
     def heard_text(self, utt: Utterance, now: float) -> str:
         """The words heard by ``now``, a clause cut proportionally to its frames played."""
-        played = self.played_frames(utt, now)
+        if utt.held_at is not None:
+            return self.text_upto(utt, utt.held_at)
+        return self.text_upto(utt, self.played_frames(utt, now))
+
+    def text_upto(self, utt: Utterance, played: int) -> str:
+        """The words of ``utt``'s first ``played`` frames."""
         words: list[str] = []
         for text, n in utt.clauses:
             if played <= 0:
@@ -213,6 +240,59 @@ class Playout:
         if utt is not None:
             heard = self.heard_text(utt, now)
             utt.cancelled = True
+            utt.frames = []
+            if utt is self.held:
+                self.held = None
         self.playing = None
         self._t0 = None
         return heard
+
+    # ------------------------------------------------------------------ pause / resume
+
+    def pause(self, utt: Utterance, now: float) -> int:
+        """Hold ``utt`` (the transport drops what it holds): nothing more goes out, its
+        frames are kept. Returns the frames the caller heard: where it stopped."""
+        utt.held_at = self.played_frames(utt, now)
+        self.held = utt
+        self.playing = None
+        self._t0 = None
+        self._queue = deque(e for e in self._queue if e.utterance is not utt)
+        self._head_due = None
+        self._head_sent = False
+        return utt.held_at
+
+    def resume(self, utt: Utterance, from_frame: int) -> None:
+        """Play the held ``utt`` on from ``from_frame`` (see :meth:`resume_frame`),
+        ahead of whatever was queued after it."""
+        if utt is not self.held:
+            return
+        self.held = None
+        utt.held_at = None
+        from_frame = max(0, min(from_frame, len(utt.frames)))
+        utt.released = from_frame  # the playback clock restarts: played_base follows
+        entries = [_Entry(utt, pcm) for pcm in utt.frames[from_frame:]]
+        if utt.done:
+            entries.append(_Entry(utt, None))
+        self._queue.extendleft(reversed(entries))
+        self._head_due = None
+        self._head_sent = False
+
+    def resume_frame(self, utt: Utterance, talked_over: int, max_rewind: int) -> int:
+        """Where the held ``utt`` should go on from, so the caller misses nothing and no
+        word restarts in its middle: back over the ``talked_over`` frames the caller spoke
+        across, then to the start of that clause when it lies within ``max_rewind``
+        frames, else to the quietest frame there (a gap between words)."""
+        cut = utt.held_at if utt.held_at is not None else utt.released
+        target = max(0, cut - talked_over)
+        clause_start = max(s for s in utt.clause_starts() if s <= target)
+        lowest = max(0, target - max_rewind)
+        if clause_start >= lowest:
+            return clause_start
+        window = utt.frames[lowest : target + 1]
+        if not window:
+            return target
+        energy = [float(np.abs(f.astype(np.int32)).mean()) for f in window]
+        quietest = min(energy)
+        # The latest of the (near-)quietest frames: repeat as little as possible.
+        k = max(i for i, e in enumerate(energy) if e <= quietest * 1.1 + 1.0)
+        return lowest + k

@@ -77,7 +77,19 @@ from voice_core.playout import (
 from voice_core.reply import ReplyPipeline
 from voice_core.stt.base import SpeechToText
 from voice_core.tts.base import TextToSpeech
-from voice_core.turn_detection.policy import decide
+from voice_core.turn_detection.overlap import (
+    CheckWords,
+    IgnoredSound,
+    InterruptAgent,
+    Overlap,
+    OverlapAction,
+    OverlapOutcome,
+    OverlapPhase,
+    OverlapStarted,
+    PauseAgent,
+    ResumeAgent,
+)
+from voice_core.turn_detection.policy import decide, fresh_partial
 from voice_core.turn_detection.smart_turn import TurnDetector
 from voice_core.turn_faults import StageError, TurnFailure, TurnFaults, should_retry
 from voice_core.turns import Turn, TurnBook, TurnPhase
@@ -108,6 +120,7 @@ class _CallerUtterance:
     frames: list[np.ndarray] = field(default_factory=list)
     last_partial_at: float = 0.0
     last_partial: str = ""
+    last_partial_samples: int = 0  # the audio the last partial was decoded from
     barged_in: bool = False  # it already interrupted the agent
     backchannel: bool = False  # it started while the agent was talking
     stream: Any = None  # the STT's per-utterance stream (partials, then the final), if it has one
@@ -146,6 +159,7 @@ class CallSession:
         vad: VoiceDetector | None = None,
         clock: Callable[[], float] = time.monotonic,
         turn_detector: TurnDetector | None = None,
+        tools: Any = None,
     ) -> None:
         self.agent = agent
         # Model mode without a model (pipecat-ai's file not installed): the words alone
@@ -157,7 +171,14 @@ class CallSession:
         self._vad = vad or WebRtcVad(agent.endpointing.vad_aggressiveness)
         self._endpointer = Endpointer(agent.endpointing)
         self._reply = ReplyPipeline(
-            agent, stt=stt, llm=llm, tts=tts, clock=clock, emit=self._emit, call_id=call_id
+            agent,
+            stt=stt,
+            llm=llm,
+            tts=tts,
+            clock=clock,
+            emit=self._emit,
+            call_id=call_id,
+            tools=tools,
         )
         self._turns = TurnBook()
         self._faults = TurnFaults(agent.max_failed_turns)
@@ -189,6 +210,16 @@ class CallSession:
         self._dtmf_digits = ""
         self._dtmf_timer: asyncio.TimerHandle | None = None
         self._frames_dropped = 0
+        # The caller speaking over the agent (turn_detection.overlap): the audio since its
+        # onset (for a quick transcript), a few frames before it, and a caller turn that
+        # ended while the decision was still open.
+        self._overlap = Overlap(agent.endpointing)
+        self._overlap_audio: list[np.ndarray] = []
+        self._recent: deque[np.ndarray] = deque(
+            maxlen=agent.endpointing.speech_start_ms // FRAME_MS + 6
+        )
+        self._deferred_end: tuple[list[np.ndarray], Any, str, float] | None = None
+        self.overlaps: list[OverlapOutcome] = []  # every sound over the agent, and its outcome
 
     # ------------------------------------------------------------------ public API
 
@@ -200,8 +231,9 @@ class CallSession:
         self._spawn("watchdog", self._watchdog)
         if self.agent.llm.prewarm:
             self._spawn("llm-prewarm", self._prewarm_llm)
-        if self.agent.welcome_message:
-            self._speak_text(self.agent.welcome_message)
+        welcome = self._reply.welcome()  # a flow's start node, or the welcome message
+        if welcome:
+            self._speak_text(welcome)
 
     def push_audio(self, frame: np.ndarray | bytes) -> None:
         """Feed one caller frame. Raises FrameError (with the reason) if malformed."""
@@ -255,6 +287,11 @@ class CallSession:
                 await task
         await self._changed.until(lambda: not self.agent_speaking or self.ended.is_set())
 
+    def flow_record(self) -> dict[str, Any] | None:
+        """A flow agent's outcome (values, last node, path); None for a free-form agent."""
+        flow = self._reply.flow
+        return None if flow is None else flow.record()
+
     def note(self, text: str) -> None:
         """A transcript line nobody said (``speaker: system``): a transfer, on the record."""
         self.transcript.append(TranscriptEntry("system", text, self._now_rel()))
@@ -273,7 +310,11 @@ class CallSession:
 
     @property
     def agent_speaking(self) -> bool:
-        return self._turns.speaking is not None or self._playout.playing is not None
+        return (
+            self._turns.speaking is not None
+            or self._playout.playing is not None
+            or self._playout.held is not None
+        )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -346,7 +387,6 @@ class CallSession:
     # ------------------------------------------------------------------ input
 
     async def _input_loop(self) -> None:
-        cfg = self.agent.endpointing
         partial_s = self.agent.stt.partial_interval_ms / 1000
         while True:
             frame = await self._in.get()
@@ -358,8 +398,14 @@ class CallSession:
                 self._preroll.append(frame)
             else:
                 self._caller.frames.append(frame)
+            self._recent.append(frame)
+            if self._overlap.phase is not OverlapPhase.IDLE:
+                self._overlap_audio.append(frame)
+            self._on_overlap(self._overlap.push(voiced, self.agent_speaking), now)
             for ev in self._endpointer.push(voiced):
                 if isinstance(ev, SpeechStarted):
+                    # A flow waiting for a phone number or a spelling: wait out the pauses.
+                    self._endpointer.expect_dictation(self._reply.expects_dictation())
                     self._caller = _CallerUtterance(
                         frames=list(self._preroll),
                         last_partial_at=now,
@@ -373,9 +419,18 @@ class CallSession:
                 elif isinstance(ev, SpeechPaused):
                     if not self._ignore_utterance():
                         self._prepare_reply(self._last_voiced_t)
-                        self._judge_end_of_turn()
+                        self._judge_end_of_turn(ev)
                 elif isinstance(ev, TurnEnded):
-                    if not self._ignore_utterance():
+                    if self._overlap.deciding:
+                        # Spoken over the agent, not yet judged: a turn only if it was
+                        # an interruption (see _interrupt_agent).
+                        self._deferred_end = (
+                            self._caller.frames,
+                            self._caller.stream,
+                            ev.why,
+                            self._last_voiced_t,
+                        )
+                    elif not self._ignore_utterance():
                         if self._turns.pending is None:
                             self._prepare_reply(self._last_voiced_t)
                         if self._turns.pending is not None:
@@ -390,13 +445,6 @@ class CallSession:
                 self._last_activity = now
             if (
                 state == TurnState.SPEAKING
-                and self.agent_speaking
-                and not self._caller.barged_in
-                and self._endpointer.voiced_ms >= cfg.interruption_min_speech_ms
-            ):
-                self._barge_in()
-            if (
-                state == TurnState.SPEAKING
                 and partial_s > 0
                 and now - self._caller.last_partial_at >= partial_s
                 and (self._partial_task is None or self._partial_task.done())
@@ -404,22 +452,22 @@ class CallSession:
                 self._caller.last_partial_at = now
                 audio = np.concatenate(self._caller.frames)
                 self._partial_task = self._spawn(
-                    "partial-stt", self._partial, audio, self._caller.stream
+                    "partial-stt", self._partial, audio, self._caller.stream, self._overlap.frame
                 )
 
-    def _judge_end_of_turn(self) -> None:
+    def _judge_end_of_turn(self, pause: SpeechPaused) -> None:
         """At the speculative pause, ask the end-of-turn model and the words how long to
         wait: its cost hides inside the silence the caller is making anyway."""
         if self.agent.endpointing.mode != "model" or not self._caller.frames:
             return
         audio = np.concatenate(self._caller.frames)
-        self._spawn(
-            "turn-detect",
-            self._judge,
-            audio,
-            self._caller.last_partial,
-            self._endpointer.pause_no,
+        # The words count only if the partial heard the caller up to the pause: one taken
+        # half a second earlier ("I would like to") would call a finished turn incomplete.
+        silence = (pause.frame - pause.last_voiced_frame) * audio.size // len(self._caller.frames)
+        text = fresh_partial(
+            self._caller.last_partial, self._caller.last_partial_samples, audio.size - silence
         )
+        self._spawn("turn-detect", self._judge, audio, text, self._endpointer.pause_no)
 
     async def _judge(self, audio: np.ndarray, text: str, pause_no: int) -> None:
         probability = None
@@ -436,7 +484,107 @@ class CallSession:
         caller = self._caller
         return caller.backchannel and not caller.barged_in and self.agent_speaking
 
-    async def _partial(self, audio: np.ndarray, stream: Any) -> None:
+    # ------------------------------------------------------------------ over the agent
+
+    def _on_overlap(self, actions: list[OverlapAction], now: float) -> None:
+        """Do what the overlap machine says: pause, transcribe, resume or interrupt."""
+        for action in actions:
+            if isinstance(action, OverlapStarted):
+                self._overlap_audio = list(self._recent)
+                ago = (self._overlap.frame - action.frame) * FRAME_MS / 1000
+                self.overlaps.append(OverlapOutcome("", "", round(now - ago, 3)))
+            elif isinstance(action, PauseAgent):
+                self._pause_agent(action, now)
+            elif isinstance(action, CheckWords):
+                audio = np.concatenate(self._overlap_audio)
+                self._spawn("overlap-stt", self._check_words, audio, action.frame)
+            elif isinstance(action, ResumeAgent):
+                self._resume_agent(action, now)
+            elif isinstance(action, InterruptAgent):
+                self._interrupt_agent(action, now)
+            elif isinstance(action, IgnoredSound):
+                self._settle_overlap("ignored", action.why, now)
+                log.info("call %s: backchannel ignored (%s)", self.call_id, action.why)
+                self._forget_caller_sound()
+
+    def _settle_overlap(self, outcome: str, why: str, now: float) -> OverlapOutcome | None:
+        record = self.overlaps[-1] if self.overlaps and not self.overlaps[-1].outcome else None
+        if record is not None:
+            record.outcome, record.why, record.decided_t = outcome, why, now
+        self._overlap_audio = []
+        return record
+
+    def _forget_caller_sound(self) -> None:
+        """The sound over the agent was not a turn: drop it, so a turn that started with
+        it cannot carry it (speech after this starts a new caller utterance)."""
+        if not self._caller.barged_in:
+            self._endpointer.reset()
+            self._caller = _CallerUtterance()
+        self._deferred_end = None
+
+    def _pause_agent(self, action: PauseAgent, now: float) -> None:
+        turn = self._turns.speaking
+        utt = self._playout.playing or (turn.utterance if turn else None)
+        if self.overlaps and not self.overlaps[-1].outcome:
+            self.overlaps[-1].paused_t = now
+        if utt is not None and not (utt.cancelled or utt.played):
+            self._playout.pause(utt, now)
+            self._emit(ClearAudio(utt.id))
+        log.info(
+            "call %s: caller speaks over the agent: paused %d ms after onset",
+            self.call_id,
+            action.stop_ms,
+        )
+
+    async def _check_words(self, audio: np.ndarray, upto_frame: int) -> None:
+        """A quick transcript of just the sound over the agent: its words decide."""
+        try:
+            result = await self._reply.stt.transcribe(audio)
+        except Exception as exc:  # the timeout still decides (resume)
+            log.warning("call %s: overlap transcription failed: %s", self.call_id, exc)
+            return
+        text = result.text if result.is_speech else ""
+        self._on_overlap(self._overlap.words(text, upto_frame), self._clock())
+
+    def _resume_agent(self, action: ResumeAgent, now: float) -> None:
+        record = self._settle_overlap("resumed", action.why, now)
+        utt = self._playout.held
+        back_ms = 0
+        if utt is not None:
+            cut = utt.held_at or 0
+            cfg = self.agent.endpointing
+            start = self._playout.resume_frame(
+                utt, action.talked_over_ms // FRAME_MS, cfg.resume_rewind_ms // FRAME_MS
+            )
+            back_ms = (cut - start) * FRAME_MS
+            self._playout.resume(utt, start)
+            self._changed.notify()
+        if record is not None:
+            record.resumed_from_ms = back_ms
+        log.info(
+            "call %s: %s: the agent goes on (from %d ms before where it stopped)",
+            self.call_id,
+            action.why,
+            back_ms,
+        )
+        self._forget_caller_sound()
+
+    def _interrupt_agent(self, action: InterruptAgent, now: float) -> None:
+        self._settle_overlap("interrupted", action.why, now)
+        log.info("call %s: interrupted (%s)", self.call_id, action.why)
+        if self.agent_speaking:
+            self._barge_in()
+        self._caller.barged_in = True
+        deferred, self._deferred_end = self._deferred_end, None
+        if deferred is not None and self._turns.pending is None:
+            # The caller's turn ended while the agent was paused: it is the turn now.
+            frames, stream, why, speech_end_t = deferred
+            self._prepare_reply(speech_end_t, frames, stream)
+            if self._turns.pending is not None:
+                self._turns.pending.end_of_turn = why
+            self._commit(now)
+
+    async def _partial(self, audio: np.ndarray, stream: Any, overlap_frame: int = -1) -> None:
         # ``stream`` is the utterance's as of when the audio was taken: a partial that
         # runs after that utterance ended must not feed the next one's agreement.
         try:
@@ -457,8 +605,12 @@ class CallSession:
                     exc,
                 )
             return
+        if self._overlap.phase is not OverlapPhase.IDLE and overlap_frame >= 0:
+            text = result.text if result.is_speech else ""
+            self._on_overlap(self._overlap.words(text, overlap_frame), self._clock())
         if stream is not self._caller.stream:
             return
+        self._caller.last_partial_samples = audio.size
         if result.is_speech and result.text != self._caller.last_partial:
             if self._endpointer.state != TurnState.IDLE:
                 self._caller.last_partial = result.text
@@ -479,12 +631,20 @@ class CallSession:
 
     # ------------------------------------------------------------------ turns
 
-    def _prepare_reply(self, speech_end_t: float) -> None:
+    def _prepare_reply(
+        self,
+        speech_end_t: float,
+        frames: list[np.ndarray] | None = None,
+        stream: Any = None,
+    ) -> None:
+        """A speculative reply to the caller's utterance (by default the one in progress)."""
         self._discard_pending("superseded")
-        if not self._caller.frames:
+        if frames is None:
+            frames, stream = self._caller.frames, self._caller.stream
+        if not frames:
             return
-        turn = self._turns.speculate(audio=np.concatenate(self._caller.frames))
-        turn.stt_stream = self._caller.stream
+        turn = self._turns.speculate(audio=np.concatenate(frames))
+        turn.stt_stream = stream
         turn.marks["speech_end"] = speech_end_t
         self._spawn_turn(turn, f"reply-{turn.no}", self._run_reply, turn)
 
@@ -693,13 +853,20 @@ class CallSession:
     def _barge_in(self) -> None:
         self._caller.barged_in = True
         turn = self._turns.interrupt()
-        utt = self._playout.playing or (turn.utterance if turn else None)
+        utt = self._playout.playing or self._playout.held or (turn.utterance if turn else None)
         log.info("call %s: barge-in (turn %s)", self.call_id, turn.no if turn else "-")
         if turn is not None:
             self._cancel_turn(turn)
+        # Paused for the caller already: the transport was cleared then, and the caller
+        # heard the utterance up to the pause.
+        was_held = utt is not None and utt is self._playout.held
+        if self._overlap.phase is not OverlapPhase.IDLE:
+            self._settle_overlap("interrupted", "barge-in", self._clock())
+            self._overlap.reset()
         heard = self._playout.cut(utt, self._clock())
         if utt is not None:
-            self._emit(ClearAudio(utt.id))
+            if not was_held:
+                self._emit(ClearAudio(utt.id))
             self._record_utterance(turn, utt, heard, interrupted=True, metrics=True)
 
     # ------------------------------------------------------------------ output

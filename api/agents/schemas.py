@@ -16,7 +16,10 @@ from voice_core.config import (
     STTConfig,
     TransferConfig,
     TTSConfig,
+    VoicemailConfig,
 )
+from voice_core.flows.spec import FlowSpec
+from voice_core.tools.spec import HttpToolSpec, WebSearchConfig
 
 
 class PromptSections(Strict):
@@ -78,6 +81,9 @@ class AgentSpec(Strict):
     stt: STTConfig = Field(default_factory=STTConfig)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     tts: TTSConfig = Field(default_factory=TTSConfig)
+    flow: FlowSpec | None = Field(
+        None, description="a conversation flow: nodes, typed slots, read-back (docs/flows.md)"
+    )
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
     end_call: EndCallConfig = Field(default_factory=EndCallConfig)
     transfer: TransferConfig = Field(
@@ -85,8 +91,17 @@ class AgentSpec(Strict):
         description="the transfer_call tool: off unless enabled, only to these targets",
     )
     dtmf_tool: bool = Field(False, description="offer the LLM a send_dtmf tool (IVRs)")
+    voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
     extraction: list[ExtractionVariable] = Field(default_factory=list, max_length=100)
     post_call_actions: list[PostCallAction] = Field(default_factory=list, max_length=20)
+    tools: list[HttpToolSpec] = Field(
+        default_factory=list,
+        max_length=20,
+        description="custom HTTP functions the LLM may call mid-call (names unique)",
+    )
+    web_search: WebSearchConfig = Field(
+        default_factory=WebSearchConfig, description="the built-in web_search tool: off by default"
+    )
 
     @model_validator(mode="after")
     def _unique_extraction_keys(self) -> AgentSpec:
@@ -94,6 +109,9 @@ class AgentSpec(Strict):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
             raise ValueError(f"extraction keys must be unique; repeated: {', '.join(dupes)}")
+        names = [t.name for t in self.tools]
+        if len(set(names)) < len(names):
+            raise ValueError("tool names must be unique")
         if not self.prompt.compose():
             self.prompt.identity = f"You are {self.name}, a helpful phone agent."
         return self
@@ -110,6 +128,7 @@ class AgentSpec(Strict):
             is_operator_llm_endpoint,
             tenant_secret,
         )
+        from api.tools.policy import tool_secrets
 
         settings = settings if settings is not None else current_settings.get()
         llm = self.llm
@@ -126,6 +145,9 @@ class AgentSpec(Strict):
             end_call=_within_ceiling(self.end_call, settings),
             transfer=self.transfer,
             dtmf_tool=self.dtmf_tool,
+            voicemail=self.voicemail.model_copy(
+                update={"message": render_vars(self.voicemail.message, context)}
+            ),
             llm=LLMConfig(
                 base_url=llm.base_url,
                 model=llm.model,
@@ -135,6 +157,10 @@ class AgentSpec(Strict):
             ),
             stt=self.stt,
             tts=self.tts,
+            flow=self.flow,
+            tools=self.tools,
+            web_search=self.web_search,
+            tool_secrets=tool_secrets(self.tools, self.web_search, settings),
         )
 
 

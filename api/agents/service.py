@@ -34,9 +34,11 @@ async def load_agent(db: AsyncSession, org_id: str, agent_id: str) -> Agent:
 async def save_agent(db: AsyncSession, org_id: str, spec: AgentSpec) -> Agent:
     from api.agents.llm_policy import check_agent_llm
     from api.postcall.delivery_config import check_post_call_actions
+    from api.tools.policy import check_agent_tools
 
     await check_agent_llm(spec)  # key variable allow-listed, endpoint egress-checked (422)
     await check_post_call_actions(spec)  # channel configs, templates, SSRF (422)
+    await check_agent_tools(spec)  # tool secrets allow-listed, tool URLs egress-checked (422)
     data = spec.model_dump(mode="json")
     agent = Agent(org_id=org_id, name=spec.name, version=1, spec=data)
     db.add(agent)
@@ -48,9 +50,11 @@ async def save_agent(db: AsyncSession, org_id: str, spec: AgentSpec) -> Agent:
 async def _new_version(db: AsyncSession, agent: Agent, spec: AgentSpec) -> None:
     from api.agents.llm_policy import check_agent_llm
     from api.postcall.delivery_config import check_post_call_actions
+    from api.tools.policy import check_agent_tools
 
     await check_agent_llm(spec)  # key variable allow-listed, endpoint egress-checked (422)
     await check_post_call_actions(spec)  # channel configs, templates, SSRF (422)
+    await check_agent_tools(spec)  # tool secrets allow-listed, tool URLs egress-checked (422)
     data = spec.model_dump(mode="json")
     latest = (
         await db.execute(

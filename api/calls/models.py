@@ -55,6 +55,7 @@ class Call(Base):
     # Frames lost / reordered / duplicated on the caller's media stream (the transports
     # that number their frames count them; a carrier's quirk is counted, not fatal).
     media_stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+    flow: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a flow agent's outcome
     summary: Mapped[str | None] = mapped_column(Text)
     sentiment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     extracted: Mapped[dict[str, Any] | None] = mapped_column(JSON)

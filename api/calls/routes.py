@@ -187,6 +187,7 @@ async def get_call(call_id: ResourceId, request: Request, db: Db, who: Auth) -> 
         latency=row.turn_metrics or [],
         status_history=status_changes(row.status_history),
         media_stats=row.media_stats or {},
+        flow=row.flow,
         summary=row.summary,
         sentiment=row.sentiment,
         extracted=row.extracted,

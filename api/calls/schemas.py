@@ -140,6 +140,13 @@ class CallOut(BaseModel):
     call_context: dict[str, Any]
 
 
+class FlowOutcome(BaseModel):
+    values: dict[str, str] = Field(description="slot -> the validated value it holds")
+    node: str = Field(description="the node the call was in when it ended")
+    completed: bool = Field(description="the flow reached its end (booked, said goodbye)")
+    path: list[str] = Field(description="the nodes visited, in order")
+
+
 class CallDetail(CallOut):
     transcript: list[TranscriptLine]
     latency: list[dict[str, Any]]
@@ -148,6 +155,9 @@ class CallDetail(CallOut):
         default_factory=dict,
         description="caller media frames lost / reordered / duplicated (transports that "
         "number their frames)",
+    )
+    flow: FlowOutcome | None = Field(
+        None, description="a flow agent's outcome: the values it collected and confirmed"
     )
     summary: str | None
     sentiment: dict[str, Any] | None

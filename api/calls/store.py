@@ -64,6 +64,7 @@ def to_record(row: Call) -> CallRecord:
         recording_path=row.recording_path,
         owner=row.owner,
         media_stats=dict(row.media_stats or {}),
+        flow=row.flow,
     )
 
 
@@ -83,6 +84,7 @@ _FIELDS = {
     "recording_path",
     "owner",
     "media_stats",
+    "flow",
     "answered_at",
     "ended_at",
     "created_at",

@@ -1,9 +1,9 @@
 """Campaigns: contact state, counters, and the durable dispatcher.
 
 Every contact is in exactly one counter bucket (queued, in_progress, completed,
-failed, busy, no_answer) and every move between buckets updates the campaign's
-counters in the same transaction, so ``queued + in_progress + completed + failed
-+ busy + no_answer == total_contacts`` holds at every read and live status is a
+failed, busy, no_answer, voicemail) and every move between buckets updates the
+campaign's counters in the same transaction, so ``queued + in_progress + completed
++ failed + busy + no_answer + voicemail == total_contacts`` holds at every read and live status is a
 primary-key lookup.
 
 Durability: a contact is claimed with a lease (owner + expiry) in the same
@@ -44,7 +44,7 @@ from gateway.calls import CallRecord, CallStatus, Direction, new_call_id
 
 log = logging.getLogger(__name__)
 
-BUCKETS = ("queued", "in_progress", "completed", "failed", "busy", "no_answer")
+BUCKETS = ("queued", "in_progress", "completed", "failed", "busy", "no_answer", "voicemail")
 ACTIVE = ("scheduled", "in_progress")
 FINAL_CAMPAIGN = ("completed", "cancelled", "failed")
 IN_FLIGHT = ("dialing", "in_progress")
@@ -54,6 +54,7 @@ OUTCOME_BUCKET = {
     "completed": "completed",
     "busy": "busy",
     "no_answer": "no_answer",
+    "voicemail": "voicemail",  # an answering machine: a retry policy may name it
     "failed": "failed",
     "cancelled": "failed",
 }

@@ -48,6 +48,7 @@ class Campaign(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     busy: Mapped[int] = mapped_column(Integer, default=0)
     no_answer: Mapped[int] = mapped_column(Integer, default=0)
+    voicemail: Mapped[int] = mapped_column(Integer, default=0)  # a machine answered
 
 
 class CampaignContact(Base):
@@ -61,7 +62,8 @@ class CampaignContact(Base):
     bulk_call_id: Mapped[int] = mapped_column(ForeignKey("bulk_calls.id", ondelete="CASCADE"))
     phone_number: Mapped[str] = mapped_column(String(32))
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # queued | dialing | in_progress | completed | failed | busy | no_answer | cancelled
+    # queued | dialing | in_progress | completed | failed | busy | no_answer | voicemail
+    # | cancelled
     state: Mapped[str] = mapped_column(String(16), default="queued")
     bucket: Mapped[str] = mapped_column(String(16), default="queued")  # the counter it is in
     attempts: Mapped[int] = mapped_column(Integer, default=0)

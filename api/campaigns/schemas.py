@@ -38,8 +38,10 @@ class CallingWindow(Strict):
 
 
 class RetryPolicy(Strict):
-    on: list[Literal["busy", "no_answer", "failed"]] = Field(
-        default_factory=lambda: ["busy", "no_answer"]
+    on: list[Literal["busy", "no_answer", "failed", "voicemail"]] = Field(
+        default_factory=lambda: ["busy", "no_answer"],
+        description="outcomes dialed again; 'voicemail': an answering machine answered "
+        "(whether a message was left is the agent's voicemail setting)",
     )
     max_retries: int = Field(2, ge=0, le=10)
     delay_s: float = Field(600.0, ge=0, le=7 * 86400)
@@ -113,6 +115,7 @@ class Summary(BaseModel):
     failed: int
     busy: int
     no_answer: int
+    voicemail: int = 0
 
 
 class ScheduleOut(BaseModel):

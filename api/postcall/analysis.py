@@ -71,6 +71,22 @@ class AnalysisResult:
         )
 
 
+def apply_flow(result: AnalysisResult, outcome: dict[str, Any] | None) -> AnalysisResult:
+    """A flow agent's call: the values its flow collected were validated (typed parsers)
+    and read back to the caller, so they replace the model's reading of the same keys and
+    every collected value is extracted; the flow's summary, a template over those values,
+    replaces the model's. The model still judges the sentiment."""
+    if not outcome:
+        return result
+    values = outcome.get("values") or {}
+    for key, value in values.items():
+        result.extracted[key] = value
+    result.problems = [p for p in result.problems if p.split(":")[0] not in values]
+    if outcome.get("summary"):
+        result.summary = outcome["summary"]
+    return result
+
+
 def variable_schema(var: Variable) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": [_JSON_TYPES[var.type], "null"]}
     if var.enum:

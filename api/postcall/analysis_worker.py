@@ -26,7 +26,7 @@ from api.agents.schemas import AgentSpec
 from api.calls.models import Call
 from api.db.models import utcnow
 from api.postcall import egress
-from api.postcall.analysis import Analyzer, Endpoint, LLMUnavailable, Variable
+from api.postcall.analysis import Analyzer, Endpoint, LLMUnavailable, Variable, apply_flow
 from api.postcall.leases import claim_due
 from api.postcall.logsafe import safe_text
 from api.postcall.models import AnalysisJob, Delivery
@@ -149,6 +149,7 @@ class AnalysisWorker:
             if job is None or call is None or job.lease_owner != self.owner:
                 return
             spec = await load_spec(db, call)
+            flow_outcome = dict(call.flow) if call.flow else None
         variables = [
             Variable(v.key, v.description, v.type, v.enum)
             for v in (spec.extraction if spec else [])
@@ -186,6 +187,7 @@ class AnalysisWorker:
             self.model_errors += 1
             await self._failed_attempt(job, str(exc))
             return
+        result = apply_flow(result, flow_outcome)
         if job.created_at is not None:
             self.on_analysed(_age_s(job.created_at), result.latency_ms / 1000)
         if result.problems:

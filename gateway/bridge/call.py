@@ -12,6 +12,9 @@ The transport pumps the caller's side (audio, DTMF, hang-ups) and implements a
   record final (end reason, status, transcript, metrics, stereo recording),
   then the connection closed, so whoever sees the close also sees the record.
   A finish that fails is logged, never silent.
+- the screening (``screening``): an outbound call's first seconds are judged for an
+  answering machine before the engine hears them (``push_caller`` is where every
+  transport hands over caller frames);
 - the checkpoints: from the session's start the record names this process as its
   owner and where the recording is being streamed; each transcript entry and turn's
   metrics reach the record as they happen (``checkpoint``). A process killed
@@ -26,12 +29,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
+
 from gateway.bridge.checkpoint import Checkpoints
 from gateway.bridge.end_status import end_status
 from gateway.bridge.gateway import TransportGateway
+from gateway.bridge.screening import CallScreen, render_context
 from gateway.bridge.sink import CallTransport, MediaSink
 from gateway.calls import CallRecord, CallStatus, Direction, new_call_id, session_fields
 from gateway.recording import StereoRecorder
+from voice_core.audio.frames import validate_frame
 from voice_core.config import AgentConfig
 from voice_core.end_reasons import CallEnd, EndReason, as_end
 from voice_core.events import (
@@ -82,6 +89,7 @@ class CallBridge:
         self._actions: set[asyncio.Task[None]] = set()  # the agent's DTMF in flight
         self._ended_during_hand_over: CallEnd | None = None
         self._finished = asyncio.Event()  # set once the record is final and all closed
+        self.screen: CallScreen | None = None  # an outbound call's answering-machine check
 
     # ---------------------------------------------------------------- the end
 
@@ -211,8 +219,23 @@ class CallBridge:
         self.gw.calls.add(self)
 
     async def start_session(self, agent: AgentConfig, context: dict[str, Any]) -> CallSession:
+        """The call's engine session, started; or, for an outbound call screened for an
+        answering machine, created and held (no welcome, no watchdog) until the
+        screening says who answered (``gateway.bridge.screening``)."""
         assert self.call_id is not None
         call_id = self.call_id
+        record = await self.gw.store.get(call_id)
+        screened = (
+            self.gw.screens_answering_machines
+            and agent.voicemail.detect
+            and record is not None
+            and record.direction == Direction.OUTBOUND
+        )
+        # {{name}} in the welcome is the call context's (the agent is loaded without it).
+        said = getattr(agent, "welcome_message", None)
+        welcome = render_context(said, context)
+        if screened or welcome != said:
+            agent = agent.model_copy(update={"welcome_message": None if screened else welcome})
         session = self.session = self.gw.engine.new_session(agent, call_id=call_id, context=context)
         # Before the call counts as in progress, its record says who carries it and
         # where its recording grows: what a process that outlives this one needs.
@@ -226,8 +249,33 @@ class CallBridge:
         await self.gw.store.update(call_id, **fields)
         self.checkpoints = Checkpoints(self.gw.store, call_id, lambda: session_fields(session))
         await self.gw.store.set_status(self.call_id, CallStatus.IN_PROGRESS)
-        await self.session.start()
-        return self.session
+        if screened:
+            self.screen = CallScreen(
+                agent.voicemail,
+                session,
+                welcome=welcome,
+                context=context,
+                stt=self.gw.engine.stt,
+                vad_aggressiveness=agent.endpointing.vad_aggressiveness,
+                hang_up=self.hangup,
+                log=self.log,
+                call_id=call_id,
+            )
+            self.log.info("call %s: outbound, screening for an answering machine", call_id)
+        else:
+            await session.start()
+        return session
+
+    def push_caller(self, frame: np.ndarray) -> None:
+        """One caller frame (20 ms int16 at 16 kHz): to the screening while it judges
+        who answered, else to the engine. Raises FrameError if malformed."""
+        if self.ended or self.session is None:
+            return
+        screen = self.screen
+        if screen is not None and screen.active:
+            screen.push(validate_frame(frame))
+        else:
+            self.session.push_audio(frame)
 
     async def run(self, serve: Callable[[], Awaitable[None]]) -> None:
         """Run the transport's ``serve`` (the call itself), then finish the call,
@@ -283,6 +331,9 @@ class CallBridge:
 
     async def _finish(self) -> None:
         end = self.end or CallEnd(EndReason.ENDED)
+        if self.screen is not None:
+            await self.screen.aclose()
+            end = self.screen.end_of(end)
         text, status = str(end), end_status(end)
         if self.session is not None:
             await self.session.hangup(text)

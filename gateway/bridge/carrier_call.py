@@ -100,6 +100,7 @@ class CarrierStreamGateway(TransportGateway):
 
     transport: ClassVar[str] = "carrier"
     error_tag: ClassVar[str] = "carrier"
+    screens_answering_machines: ClassVar[bool] = True
     carrier: ClassVar[str] = "carrier"  # the record's carrier name
 
     agents: AgentDirectory
@@ -330,7 +331,7 @@ class CarrierStreamCall:
             self.bridge.recorder.add_caller(pcm8, at)
             self._caller_samples += pcm8.size
             for frame in self._up_framer.push(self._up.push(event.pcm)):
-                session.push_audio(frame)
+                self.bridge.push_caller(frame)
         elif isinstance(event, Digit):
             session.push_dtmf(event.digit)
         elif isinstance(event, Played):

@@ -25,4 +25,6 @@ _FAILED = frozenset(
 
 
 def end_status(end: CallEnd) -> CallStatus:
+    if end.reason is EndReason.VOICEMAIL:
+        return CallStatus.VOICEMAIL  # reached, but a machine: campaigns may retry it
     return CallStatus.FAILED if end.reason in _FAILED else CallStatus.COMPLETED

@@ -38,6 +38,10 @@ class TransportGateway:
 
     transport: ClassVar[str]  # the registry's name for this transport's calls
     error_tag: ClassVar[str]  # names it in error:<tag>:<exception> end reasons
+    # Phone lines (carriers, PBXes) can be answered by a machine: their outbound calls
+    # are screened before the agent speaks (``gateway.bridge.screening``). A browser or
+    # WhatsApp callee is always a person.
+    screens_answering_machines: ClassVar[bool] = False
 
     engine: VoiceEngine
     store: CallStore

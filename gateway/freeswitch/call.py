@@ -74,6 +74,7 @@ class AudioForkGateway(TransportGateway):
 
     transport: ClassVar[str] = "freeswitch"
     error_tag: ClassVar[str] = "freeswitch"
+    screens_answering_machines: ClassVar[bool] = True
     dialect: ClassVar[Dialect] = Dialect.AUDIO_FORK
 
     agents: AgentDirectory
@@ -240,7 +241,7 @@ class AudioForkCall:
             self.bridge.recorder.add_caller(pcm8, self._caller_samples * 1000 // RECORDING_RATE)
             self._caller_samples += pcm8.size
             for frame in self._up_framer.push(self._up.push(pcm)):
-                session.push_audio(frame)
+                self.bridge.push_caller(frame)
         elif isinstance(event, Dtmf):
             session.push_dtmf(event.digit)
         elif isinstance(event, PlayDone):

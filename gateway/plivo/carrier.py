@@ -7,7 +7,12 @@ HTTP Basic auth ``auth_id:auth_token``, JSON bodies, under ``{base}/v1/Account/{
   ``{"message": "call fired", "request_uuid": ...}``. The call's own ``CallUUID``
   arrives with the answer webhook, which replaces the request id on the record.
 - ``DELETE /Request/{request_uuid}/`` cancels a call still ringing;
-  ``DELETE /Call/{call_uuid}/`` hangs up a live one (204; 404 once it has ended).
+  ``DELETE /Call/{call_uuid}/`` hangs up a live one (204; 404 once it has ended);
+- ``POST /Call/{call_uuid}/`` with ``legs=aleg``, ``aleg_url`` (+ ``aleg_method``)
+  transfers a live call: Plivo fetches new XML from that URL (ours answers a
+  ``<Dial>`` to the target, ``/plivo/transfer``) and the call's stream ends (202);
+- ``POST /Call/{call_uuid}/DTMF/`` with ``digits`` (+ ``leg``) plays keys into the
+  call (202).
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ from gateway.calls import CallStatus, CallStore
 from gateway.carriers import CarrierError
 
 log = logging.getLogger(__name__)
+
+
+def transfer_url(base: str, call_id: str, to: str) -> str:
+    """Where Plivo fetches the XML that moves the call to ``to`` (a signed webhook; the
+    target rides in the URL the signature covers)."""
+    return f"{base}/plivo/transfer?{urlencode({'call_id': call_id, 'to': to})}"
 
 
 def outbound_urls(base: str, call_id: str) -> tuple[str, str]:
@@ -74,6 +85,19 @@ class PlivoApi:
         if response.status_code != 200 or not isinstance(status, str):
             raise CarrierError(f"Plivo did not say how the call is {_refusal(response)}")
         return status
+
+    async def transfer(self, call_uuid: str, aleg_url: str) -> None:
+        body = {"legs": "aleg", "aleg_url": aleg_url, "aleg_method": "POST"}
+        response = await self._request("POST", f"/Call/{call_uuid}/", body)
+        if response.status_code not in (200, 202):
+            raise CarrierError(f"Plivo did not transfer call {call_uuid} {_refusal(response)}")
+
+    async def send_digits(self, call_uuid: str, digits: str) -> None:
+        # Plivo plays 0-9 * # and waits on w (0.5 s) and W (1 s), as we write them.
+        body = {"digits": digits, "leg": "aleg"}
+        response = await self._request("POST", f"/Call/{call_uuid}/DTMF/", body)
+        if response.status_code not in (200, 202):
+            raise CarrierError(f"Plivo did not send the digits {_refusal(response)}")
 
     async def _delete(self, path: str) -> bool:
         response = await self._request("DELETE", path, None)
@@ -144,6 +168,22 @@ class PlivoCarrier:
         except CarrierError as exc:
             log.warning("call %s: could not cancel Plivo call %s: %s", call_id, carrier_id, exc)
             return False
+
+    async def transfer(self, call_id: str, to: str) -> None:
+        """Transfer API: Plivo fetches ``<Dial>`` to ``to`` from us and moves the caller."""
+        call_uuid = await self._call_uuid(call_id)
+        await self.api.transfer(call_uuid, transfer_url(self._public, call_id, to))
+        log.info("call %s: Plivo call %s transferred to %s", call_id, call_uuid, to)
+
+    async def send_dtmf(self, call_id: str, digits: str) -> None:
+        await self.api.send_digits(await self._call_uuid(call_id), digits)
+
+    async def _call_uuid(self, call_id: str) -> str:
+        """The answered call's ``CallUUID`` (the answer webhook put it on the record)."""
+        record = await self._store.get(call_id)
+        if record is None or not record.carrier_call_id:
+            raise CarrierError(f"call {call_id} has no Plivo CallUUID")
+        return record.carrier_call_id
 
     async def call_status(self, call_id: str) -> CallStatus | None:
         """A live call's status from Plivo; one no longer live is over (the record's final

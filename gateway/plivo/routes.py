@@ -4,6 +4,9 @@ Both webhooks are form-encoded and signed with ``X-Plivo-Signature-V3`` (HMAC-SH
 with a nonce, over the URL Plivo called and the POST parameters); an unsigned or
 forged one gets 403 and changes nothing.
 
+A transfer (``PlivoCarrier.transfer``) points Plivo at ``/plivo/transfer``, signed the
+same way, which answers ``<Dial>`` to the target (``<Number>`` or a SIP ``<User>``).
+
 The answer XML starts a bidirectional stream (``<Stream bidirectional="true"
 keepCallAlive="true">``) to ``/plivo/media-stream?token=...``: the token rides in the
 URL because ``extraHeaders`` allows only letters and digits. ``keepCallAlive`` keeps
@@ -33,6 +36,7 @@ from gateway.carriers import carrier_reason
 from gateway.plivo.media_stream import PlivoMediaStream
 from gateway.plivo.signature import NONCE_HEADER, SIGNATURE_HEADER, valid_plivo_signature
 from gateway.twilio.routes import http_base, websocket_base
+from voice_core.dialing import check_transfer_target
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,18 @@ def stream_xml(stream_url: str, content_type: str) -> str:
         contentType=content_type,
     )
     stream.text = stream_url
+    return _document(response)
+
+
+def dial_xml(to: str) -> str:
+    """Plivo XML that bridges the call to ``to``: a number (digits, no '+', as Plivo
+    writes them) or a SIP URI."""
+    response = ET.Element("Response")
+    dial = ET.SubElement(response, "Dial")
+    if to.lower().startswith(("sip:", "sips:")):
+        ET.SubElement(dial, "User").text = to
+    else:
+        ET.SubElement(dial, "Number").text = to.lstrip("+")
     return _document(response)
 
 
@@ -133,6 +149,17 @@ def build_router(
         url = websocket_base(public_url, request) + MEDIA_STREAM_PATH
         url += "?" + urlencode({"token": token})
         return Response(stream_xml(url, content_type), media_type="application/xml")
+
+    @router.post("/plivo/transfer", tags=["plivo"])
+    async def transfer(request: Request) -> Response:
+        """Plivo's fetch after our transfer request: where the caller goes now."""
+        await signed_form(request)
+        to = request.query_params.get("to", "")
+        try:
+            check_transfer_target(to)
+        except ValueError as exc:
+            raise webhook_error(400, "to", str(exc)) from exc
+        return Response(dial_xml(to), media_type="application/xml")
 
     @router.post("/plivo/hangup", tags=["plivo"])
     async def hangup(request: Request) -> dict[str, Any]:

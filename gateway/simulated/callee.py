@@ -9,6 +9,10 @@ each ``mark`` when the audio before it has played and honours ``clear``. Each
 line waits until the agent has finished talking (its mark came back and the
 line went quiet), unless the line is meant to barge in.
 
+It can also answer as an answering machine (``AnsweringMachine``): its greeting at
+once, a pause, a real beep tone, then it records (stays quiet) until the agent hangs
+up or its recording time runs out.
+
 Measured on the way, as a caller would notice: reply latency (end of a line to
 the first agent audio after it) and playout underruns (agent audio arriving
 after the buffer ran dry mid-utterance: an audible gap).
@@ -54,6 +58,30 @@ class CalleeLine:
     text: str
     barge_in: bool = False  # speak over the agent instead of waiting for it to finish
     audio: np.ndarray | None = None  # int16 @16 kHz; synthesized from ``text`` if None
+
+
+DEFAULT_MACHINE_GREETING = (
+    "Hi, you have reached the Miller family. We cannot come to the phone right now. "
+    "Please leave your name and number after the tone and we will call you back."
+)
+
+
+@dataclass
+class AnsweringMachine:
+    """A voicemail box: what it says on answer, and its beep."""
+
+    greeting: str = DEFAULT_MACHINE_GREETING
+    gap_ms: int = 400  # between the greeting's end and the beep
+    beep_hz: float = 1000.0
+    beep_ms: int = 500  # 0: a machine without a beep
+    beep_amplitude: float = 8000.0  # about -12 dBFS
+    record_s: float = 30.0  # how long it records after the beep before it hangs up
+
+
+def beep_tone(hz: float, ms: int, amplitude: float) -> np.ndarray:
+    """A pure tone, int16 at 16 kHz: an answering machine's beep."""
+    t = np.arange(16000 * ms // 1000) / 16000
+    return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.int16)
 
 
 @dataclass
@@ -140,8 +168,13 @@ class SimulatedCallee:
         barge_in_after_s: float = 1.0,
         max_call_s: float = 180.0,
         hang_up: bool = True,
+        machine: AnsweringMachine | None = None,
     ) -> None:
+        """``machine``: answer as that answering machine; ``lines`` are then ignored."""
         self.url = url
+        self.machine = machine
+        if machine is not None:
+            lines = [CalleeLine(machine.greeting)]
         self.lines = [CalleeLine(x) if isinstance(x, str) else x for x in lines]
         self.tts = tts
         self.wait_for_greeting = wait_for_greeting
@@ -234,6 +267,9 @@ class SimulatedCallee:
                 await ws.send(self._outbox.popleft())
 
     async def _script(self) -> None:
+        if self.machine is not None:
+            await self._answer_as_machine(self.machine)
+            return
         since = 0.0
         # A first line that barges in talks over the greeting instead of waiting it out.
         if self.wait_for_greeting and not (self.lines and self.lines[0].barge_in):
@@ -256,6 +292,30 @@ class SimulatedCallee:
             self.report.reply_latency_ms.append(
                 round((first - since) * 1000, 1) if first is not None and replied else None
             )
+
+    async def _answer_as_machine(self, machine: AnsweringMachine) -> None:
+        """Greeting at once (a machine waits for nobody), the beep, then record."""
+        greeting = self.lines[0]
+        assert greeting.audio is not None
+        await self._say(greeting.text, greeting.audio)
+        await asyncio.sleep(machine.gap_ms / 1000)  # the send loop fills it with silence
+        if machine.beep_ms > 0 and not self._closed.is_set():  # hung up on before the beep
+            tone = beep_tone(machine.beep_hz, machine.beep_ms, machine.beep_amplitude)
+            await self._say("(beep)", tone)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), machine.record_s)
+
+    async def _say(self, text: str, audio: np.ndarray) -> SaidLine:
+        said = SaidLine(text, self._now())
+        self.report.said.append(said)
+        self._speech_done.clear()
+        if self._closed.is_set():  # nobody to say it to (and nothing would set it again)
+            said.ended_at = said.started_at
+            return said
+        self._speech.extend(to_mulaw_frames(audio))
+        await self._speech_done.wait()
+        said.ended_at = self._now()
+        return said
 
     async def _wait_agent_done(self, since: float) -> bool:
         """Until the agent finished an utterance that started after ``since`` and went quiet.

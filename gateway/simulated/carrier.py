@@ -1,8 +1,9 @@
 """The built-in carrier: places calls to simulated callees, no telephone network needed.
 
 A ``SimulatedContact`` says what happens when its number is dialled: it answers
-and speaks its lines (a ``SimulatedCallee`` on our real ``/media-stream``), or
-the call ends busy, unanswered or failed. Progress goes to the call store in
+and speaks its lines (a ``SimulatedCallee`` on our real ``/media-stream``), an
+answering machine answers (outcome ``machine``: a greeting, a beep, then it
+records), or the call ends busy, unanswered or failed. Progress goes to the call store in
 the order a carrier's status callbacks would report it:
 queued -> ringing -> in_progress -> completed (or busy / no_answer / failed).
 """
@@ -20,13 +21,18 @@ from typing import Any, Literal
 
 from gateway.calls import CallStatus, CallStore
 from gateway.carriers import CarrierError, carrier_reason
-from gateway.simulated.callee import CalleeLine, CalleeReport, SimulatedCallee
+from gateway.simulated.callee import (
+    AnsweringMachine,
+    CalleeLine,
+    CalleeReport,
+    SimulatedCallee,
+)
 from voice_core.tts.base import TextToSpeech
 
 log = logging.getLogger(__name__)
 
 
-Outcome = Literal["answer", "busy", "no-answer", "failed"]
+Outcome = Literal["answer", "machine", "busy", "no-answer", "failed"]
 # (call_id, agent_id) -> a stream token for that call: what a carrier gets in the TwiML.
 TokenMinter = Callable[[str, str], Awaitable[str]]
 
@@ -42,6 +48,20 @@ class SimulatedContact:
     lines: list[str | CalleeLine] = field(default_factory=lambda: list(DEFAULT_LINES))
     ring_s: float = 0.5  # how long it rings before the outcome
     barge_in_after_s: float = 1.0
+    # Outcome "machine": this one (default: a stock greeting and beep). Lines other than
+    # the default ones are its greeting.
+    machine: AnsweringMachine | None = None
+    speaks_first: bool = False  # a person who says "Hello?" on answer, before the agent
+
+    def answering_machine(self) -> AnsweringMachine | None:
+        if self.outcome != "machine":
+            return None
+        if self.machine is not None:
+            return self.machine
+        if self.lines != list(DEFAULT_LINES):
+            text = " ".join(x if isinstance(x, str) else x.text for x in self.lines)
+            return AnsweringMachine(greeting=text)
+        return AnsweringMachine()
 
 
 @dataclass
@@ -137,7 +157,10 @@ class SimulatedCarrier:
                 raise RuntimeError("SimulatedCarrier.media_url is not set (server not started?)")
             if self.mint_token is None:
                 raise RuntimeError("SimulatedCarrier.mint_token is not set: no stream token")
-            options = {"barge_in_after_s": contact.barge_in_after_s, **self.callee_options}
+            options: dict[str, Any] = {"barge_in_after_s": contact.barge_in_after_s}
+            if contact.speaks_first:
+                options["wait_for_greeting"] = False
+            options.update(self.callee_options)
             # Minted on answer, as a carrier fetches its TwiML when the callee picks up.
             callee = SimulatedCallee(
                 self.media_url,
@@ -146,6 +169,7 @@ class SimulatedCarrier:
                 agent_id=agent_id,
                 call_id=call_id,
                 token=await self.mint_token(call_id, agent_id),
+                machine=contact.answering_machine(),
                 **options,
             )
             call.status = CallStatus.IN_PROGRESS  # answered (the media stream reports it)

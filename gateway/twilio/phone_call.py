@@ -87,6 +87,7 @@ class PhoneGateway(TransportGateway):
 
     transport: ClassVar[str] = "phone"
     error_tag: ClassVar[str] = "gateway"
+    screens_answering_machines: ClassVar[bool] = True
 
     agents: AgentDirectory
     start_timeout_s: float = 10.0
@@ -340,7 +341,7 @@ class PhoneCall:
         if self.bridge.recorder.caller.cursor < self._record_cap:
             self.bridge.recorder.add_caller(pcm8, media.timestamp)
         for frame in self._up_framer.push(self._up.push(pcm8)):
-            session.push_audio(frame)
+            self.bridge.push_caller(frame)
 
     def _on_mark(self, mark: Mark) -> None:
         if not mark.known:

@@ -6,7 +6,12 @@ claims ``application_id``, ``iat``, ``exp``, ``jti``) as ``Authorization: Bearer
 - ``POST {base}/v1/calls`` with ``to`` / ``from`` endpoints, ``answer_url`` and
   ``event_url`` (lists); Vonage answers 201 ``{"uuid", "status", "conversation_uuid"}``
   and fetches the NCCO from the answer URL once the callee picks up;
-- ``PUT {base}/v1/calls/{uuid}`` with ``{"action": "hangup"}`` ends a call (204).
+- ``PUT {base}/v1/calls/{uuid}`` with ``{"action": "hangup"}`` ends a call (204);
+  with ``{"action": "transfer", "destination": {"type": "ncco", "ncco": [...]}}`` it
+  runs a new NCCO on the call: a ``connect`` to the target, which ends our websocket
+  leg (204);
+- ``PUT {base}/v1/calls/{uuid}/dtmf`` with ``{"digits": ...}`` plays keys into the
+  call (200).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
-from gateway.calls import CallStatus, CallStore
+from gateway.calls import CallStatus, CallStore, Direction
 from gateway.carriers import CarrierError
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,24 @@ CALL_STATUS = {
     "failed": CallStatus.FAILED,
     "cancelled": CallStatus.CANCELLED,
 }
+
+
+def connect_ncco(to: str, from_number: str = "") -> list[dict[str, Any]]:
+    """The NCCO that bridges the call to ``to``: a phone endpoint (digits, no '+', as
+    Vonage writes numbers) or a SIP one; ``from_number`` (one of ours) as caller id."""
+    if to.lower().startswith(("sip:", "sips:")):
+        endpoint: dict[str, Any] = {"type": "sip", "uri": to}
+    else:
+        endpoint = {"type": "phone", "number": to.lstrip("+")}
+    action: dict[str, Any] = {"action": "connect", "endpoint": [endpoint]}
+    if from_number:
+        action["from"] = from_number.lstrip("+")
+    return [action]
+
+
+def vonage_digits(digits: str) -> str:
+    """Vonage pauses 0.5 s on ``p``: our w (0.5 s) is one, W (1 s) two."""
+    return digits.replace("w", "p").replace("W", "pp")
 
 
 def outbound_urls(base: str, call_id: str) -> tuple[str, str]:
@@ -88,6 +111,17 @@ class VonageApi:
         if response.status_code in (400, 404):  # already over, or never existed
             return False
         raise CarrierError(f"Vonage refused hangup {_refusal(response)}")
+
+    async def transfer(self, call_uuid: str, ncco: list[dict[str, Any]]) -> None:
+        body = {"action": "transfer", "destination": {"type": "ncco", "ncco": ncco}}
+        response = await self._request("PUT", f"/{call_uuid}", body)
+        if response.status_code not in (200, 204):
+            raise CarrierError(f"Vonage did not transfer call {call_uuid} {_refusal(response)}")
+
+    async def send_dtmf(self, call_uuid: str, digits: str) -> None:
+        response = await self._request("PUT", f"/{call_uuid}/dtmf", {"digits": digits})
+        if response.status_code not in (200, 204):
+            raise CarrierError(f"Vonage did not send the digits {_refusal(response)}")
 
     async def status(self, call_uuid: str) -> str | None:
         """The call's ``status`` (``GET /v1/calls/{uuid}``); None if Vonage has no such call."""
@@ -160,6 +194,21 @@ class VonageCarrier:
         except CarrierError as exc:
             log.warning("call %s: could not cancel Vonage call %s: %s", call_id, call_uuid, exc)
             return False
+
+    async def transfer(self, call_id: str, to: str) -> None:
+        """A new NCCO on the call: ``connect`` to ``to``, our number as the caller id."""
+        record = await self._store.get(call_id)
+        if record is None or not record.carrier_call_id:
+            raise CarrierError(f"call {call_id} has no Vonage call uuid")
+        ours = record.to_number if record.direction == Direction.INBOUND else record.from_number
+        await self.api.transfer(record.carrier_call_id, connect_ncco(to, ours))
+        log.info("call %s: Vonage call %s transferred to %s", call_id, record.carrier_call_id, to)
+
+    async def send_dtmf(self, call_id: str, digits: str) -> None:
+        record = await self._store.get(call_id)
+        if record is None or not record.carrier_call_id:
+            raise CarrierError(f"call {call_id} has no Vonage call uuid")
+        await self.api.send_dtmf(record.carrier_call_id, vonage_digits(digits))
 
     async def call_status(self, call_id: str) -> CallStatus | None:
         record = await self._store.get(call_id)

@@ -53,6 +53,8 @@ TELNYX_API_KEY = "KEY0123456789ABCDEF"
 TELNYX_CONNECTION_ID = "1494404757140276705"
 PLIVO_AUTH_ID = "MAXXXXXXXXXXXXXXXXXX"
 PLIVO_AUTH_TOKEN = "plivo-test-auth-token"
+ARI_USERNAME = "voxline"
+ARI_PASSWORD = "ari-test-password"
 TELNYX_SIGNING_KEY = Ed25519PrivateKey.generate()
 TELNYX_PUBLIC_KEY = base64.b64encode(
     TELNYX_SIGNING_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -125,6 +127,7 @@ class CarrierStub:
     commands: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     refused: list[tuple[str, int]] = field(default_factory=list)
     ended: set[str] = field(default_factory=set)  # call ids hung up
+    stasis: set[str] = field(default_factory=set)  # Asterisk channels in a Stasis app
 
     def of(self, path_part: str) -> list[dict[str, Any]]:
         return [body for _, path, body in self.commands if path_part in path]
@@ -231,6 +234,41 @@ def carrier_stub(stub: CarrierStub) -> FastAPI:
             return JSONResponse({"error": "not found"}, 404)
         return JSONResponse({"api_id": "x", "call_status": "in-progress", "call_uuid": uuid})
 
+    @app.post("/v1/Account/{auth_id}/Call/{uuid}/")
+    async def plivo_transfer(auth_id: str, uuid: str, request: Request) -> JSONResponse:
+        """Transfer API: legs aleg|bleg|both; the URL of each leg moved is required."""
+        if not plivo_ok(request, auth_id):
+            return JSONResponse({"error": "authentication failed"}, 401)
+        body = await request.json()
+        legs = body.get("legs", "aleg")
+        if legs not in ("aleg", "bleg", "both"):
+            return JSONResponse({"api_id": "x", "error": "legs must be aleg, bleg or both"}, 400)
+        for leg in ("aleg", "bleg"):
+            if legs in (leg, "both"):
+                url = body.get(f"{leg}_url")
+                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                    return JSONResponse({"api_id": "x", "error": f"{leg}_url is required"}, 400)
+                if body.get(f"{leg}_method", "POST") not in ("GET", "POST"):
+                    return JSONResponse({"api_id": "x", "error": f"{leg}_method"}, 400)
+        if uuid in stub.ended:
+            return JSONResponse({"api_id": "x", "error": "call not found"}, 404)
+        stub.commands.append(("plivo", f"/Call/{uuid}/", body))
+        return JSONResponse({"api_id": "x", "message": "call transferred"}, 202)
+
+    @app.post("/v1/Account/{auth_id}/Call/{uuid}/DTMF/")
+    async def plivo_dtmf(auth_id: str, uuid: str, request: Request) -> JSONResponse:
+        if not plivo_ok(request, auth_id):
+            return JSONResponse({"error": "authentication failed"}, 401)
+        body = await request.json()
+        if not re.fullmatch(r"[0-9*#wW]+", str(body.get("digits", ""))):
+            return JSONResponse({"api_id": "x", "error": "digits is invalid"}, 400)
+        if body.get("leg", "aleg") not in ("aleg", "bleg"):
+            return JSONResponse({"api_id": "x", "error": "leg must be aleg or bleg"}, 400)
+        if uuid in stub.ended:
+            return JSONResponse({"api_id": "x", "error": "call not found"}, 404)
+        stub.commands.append(("plivo", f"/Call/{uuid}/DTMF/", body))
+        return JSONResponse({"api_id": "x", "message": "digits sent"}, 202)
+
     @app.delete("/v1/Account/{auth_id}/{kind}/{uuid}/")
     async def plivo_delete(auth_id: str, kind: str, uuid: str, request: Request) -> Response:
         if not plivo_ok(request, auth_id):
@@ -286,12 +324,82 @@ def carrier_stub(stub: CarrierStub) -> FastAPI:
         if not vonage_ok(request):
             return JSONResponse({"title": "Unauthorized"}, 401)
         body = await request.json()
-        if body.get("action") not in ("hangup", "mute", "unmute", "earmuff", "unearmuff"):
+        action = body.get("action")
+        if action not in ("hangup", "mute", "unmute", "earmuff", "unearmuff", "transfer"):
             return JSONResponse({"title": "Bad Request"}, 400)
+        if action == "transfer":
+            # destination: {"type": "ncco", "ncco": [...]} or {"type": "ncco", "url": [...]}
+            dest = body.get("destination")
+            ncco = dest.get("ncco") if isinstance(dest, dict) else None
+            urls = dest.get("url") if isinstance(dest, dict) else None
+            if not (isinstance(dest, dict) and dest.get("type") == "ncco") or not (
+                (isinstance(ncco, list) and ncco) or (isinstance(urls, list) and urls)
+            ):
+                return JSONResponse({"title": "Bad Request", "detail": "destination"}, 400)
+            for item in ncco or []:
+                if item.get("action") == "connect":
+                    endpoint = item.get("endpoint")
+                    if not (isinstance(endpoint, list) and endpoint):
+                        return JSONResponse({"title": "Bad Request", "detail": "endpoint"}, 400)
+                    for e in endpoint:
+                        ok = (e.get("type") == "phone" and str(e.get("number", "")).isdigit()) or (
+                            e.get("type") == "sip" and str(e.get("uri", "")).startswith("sip")
+                        )
+                        if not ok:
+                            return JSONResponse({"title": "Bad Request", "detail": "endpoint"}, 400)
         if call_uuid in stub.ended:
             return JSONResponse({"title": "Not Found"}, 404)
-        stub.ended.add(call_uuid)
+        if action == "hangup":
+            stub.ended.add(call_uuid)
         stub.commands.append(("vonage", f"/v1/calls/{call_uuid}", body))
+        return Response(status_code=204)
+
+    @app.put("/v1/calls/{call_uuid}/dtmf")
+    async def vonage_dtmf(call_uuid: str, request: Request) -> JSONResponse:
+        if not vonage_ok(request):
+            return JSONResponse({"title": "Unauthorized"}, 401)
+        body = await request.json()
+        if not re.fullmatch(r"[0-9*#p]+", str(body.get("digits", ""))):
+            return JSONResponse({"title": "Bad Request", "detail": "digits"}, 400)
+        if call_uuid in stub.ended:
+            return JSONResponse({"title": "Not Found"}, 404)
+        stub.commands.append(("vonage", f"/v1/calls/{call_uuid}/dtmf", body))
+        return JSONResponse({"message": "DTMF sent", "uuid": call_uuid})
+
+    # Asterisk ARI (channels in a Stasis app: ids in stub.stasis; others answer 409).
+    def ari_ok(request: Request) -> bool:
+        expected = base64.b64encode(f"{ARI_USERNAME}:{ARI_PASSWORD}".encode()).decode()
+        ok = request.headers.get("authorization") == f"Basic {expected}"
+        if not ok:
+            stub.refused.append((request.url.path, 401))
+        return ok
+
+    def ari_channel(channel_id: str) -> JSONResponse | None:
+        if channel_id in stub.ended:
+            return JSONResponse({"message": "Channel not found"}, 404)
+        if channel_id not in stub.stasis:
+            return JSONResponse({"message": "Channel not in Stasis application"}, 409)
+        return None
+
+    @app.post("/ari/channels/{channel_id}/{operation}")
+    async def ari(channel_id: str, operation: str, request: Request) -> Response:
+        if not ari_ok(request):
+            return JSONResponse({"message": "Authentication required"}, 401)
+        q = dict(request.query_params)
+        required = {"variable": ("variable",), "continue": (), "dtmf": ("dtmf",)}
+        if operation not in required:
+            return JSONResponse({"message": "Invalid method"}, 405)
+        missing = [name for name in required[operation] if not q.get(name)]
+        if missing:
+            return JSONResponse({"message": f"{missing[0]} parameter is required"}, 400)
+        if operation == "dtmf" and not re.fullmatch(r"[0-9A-D*#wW]+", q["dtmf"]):
+            return JSONResponse({"message": "invalid DTMF"}, 400)
+        refused = ari_channel(channel_id)
+        if refused is not None:
+            return refused
+        if operation == "continue":
+            stub.stasis.discard(channel_id)  # back in the dialplan
+        stub.commands.append(("asterisk", f"/ari/channels/{channel_id}/{operation}", q))
         return Response(status_code=204)
 
     return app

@@ -40,3 +40,19 @@ def decide(cfg: EndpointingConfig, probability: float | None, text: str) -> Verd
     return Verdict(
         False, cfg.incomplete_silence_ms, f"model: incomplete ({probability:.2f})", probability
     )
+
+
+# A partial decoded up to this much before the caller's last voiced frame still counts as
+# covering it: the VAD's last voiced frame runs a frame or two past the last word.
+_FRESH_SLACK_SAMPLES = 2 * 320
+
+
+def fresh_partial(text: str, decoded_samples: int, speech_end_samples: int) -> str:
+    """``text`` if its audio reached the end of the caller's speech at the pause, else "".
+
+    Partials are decoded every few hundred ms, so the latest one may predate the last
+    words: "I would like to" from a turn that went on "... book for Tuesday." would
+    make the hints call a finished turn incomplete. A stale partial says nothing."""
+    if decoded_samples + _FRESH_SLACK_SAMPLES >= speech_end_samples:
+        return text
+    return ""

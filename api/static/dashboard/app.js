@@ -12,8 +12,13 @@ const active = new ActiveCalls($("active-calls"), $("no-active"), $("active-coun
 const log = new CallLog($("calls-table"), $("calls-more"), $("call-detail"), $("calls-status"));
 const campaigns = new Campaigns($("campaigns"), feed);
 const agents = new AgentEditor({
-  list: $("agent-list"), title: $("agent-title"), json: $("agent-json"), errors: $("agent-errors"),
-  save: $("agent-save"), saved: $("agent-saved"), newButton: $("agent-new"), testCall: $("agent-test-call"),
+  list: $("agent-list"), title: $("agent-title"), name: $("agent-name-field"), json: $("agent-json"),
+  flowJson: $("flow-json"), flowForm: $("flow-form"), flowRaw: $("flow-raw"),
+  flowModes: [...document.querySelectorAll("input[name=flow-mode]")], tools: $("tools-form"),
+  tabs: [...document.querySelectorAll("#agent-editor .tab")],
+  panels: [...document.querySelectorAll("#agent-editor .panel")], versions: $("agent-versions"),
+  errors: $("agent-errors"), save: $("agent-save"), saved: $("agent-saved"), newButton: $("agent-new"),
+  testCall: $("agent-test-call"),
 });
 const loaders = { live: () => active.load(), calls: () => log.load(), campaigns: () => campaigns.load(), agents: () => agents.load() };
 

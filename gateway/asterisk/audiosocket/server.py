@@ -92,6 +92,7 @@ class AudioSocketGateway(TransportGateway):
 
     transport: ClassVar[str] = "audiosocket"
     error_tag: ClassVar[str] = "audiosocket"
+    screens_answering_machines: ClassVar[bool] = True
 
     agents: AgentDirectory
     host: str = "127.0.0.1"
@@ -292,7 +293,7 @@ class AudioSocketCall:
             self.bridge.recorder.add_caller(pcm8, self._caller_samples * 1000 // SAMPLE_RATE)
             self._caller_samples += pcm8.size
             for frame in self._up_framer.push(self._up.push(pcm8)):
-                session.push_audio(frame)
+                self.bridge.push_caller(frame)
         elif isinstance(event, Dtmf) and session is not None:
             session.push_dtmf(event.digit)
         elif isinstance(event, Hangup):

@@ -81,6 +81,7 @@ class WebSocketChannelGateway(TransportGateway):
 
     transport: ClassVar[str] = "asterisk_websocket"
     error_tag: ClassVar[str] = "asterisk_websocket"
+    screens_answering_machines: ClassVar[bool] = True
 
     agents: AgentDirectory
     default_agent_id: str | None = None
@@ -256,7 +257,7 @@ class WebSocketChannelCall:
         self.bridge.recorder.add_caller(pcm8, self._caller_samples * 1000 // RECORDING_RATE)
         self._caller_samples += pcm8.size
         for frame in self._up_framer.push(self._up.push(pcm)):
-            session.push_audio(frame)
+            self.bridge.push_caller(frame)
 
     # ---------------------------------------------------------------- MediaSink
 

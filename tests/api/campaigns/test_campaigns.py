@@ -11,7 +11,7 @@ import pytest
 
 from api.live.sse import parse_stream
 
-BUCKETS = ("queued", "in_progress", "completed", "failed", "busy", "no_answer")
+BUCKETS = ("queued", "in_progress", "completed", "failed", "busy", "no_answer", "voicemail")
 
 QUICK_AGENT = {
     "name": "Campaign agent",
@@ -92,6 +92,7 @@ async def test_a_30_contact_campaign_with_mixed_outcomes_and_retries(api, runnin
         "busy": 9,
         "no_answer": 6,
         "failed": 12,
+        "voicemail": 0,
     }
     # retries per policy: busy and no_answer retried once, failed never
     page = (await api.get(f"/api/v1/bulk-call/{bulk_id}/contacts", params={"limit": 100})).json()
