@@ -163,6 +163,8 @@ async def _demo(args: argparse.Namespace) -> int:
     from api.settings import ServerSettings
     from gateway.agents import DEMO_NUMBER
     from gateway.calls import CallRecord, Direction, new_call_id
+    from gateway.demo_flow import DEMO_CALLER_LINES
+    from gateway.simulated.carrier import SimulatedContact
 
     settings = ServerSettings(**_listen_on(args))
     app = create_app(settings)
@@ -201,7 +203,11 @@ async def _demo(args: argparse.Namespace) -> int:
     )
     print(f"placing a simulated call {call_id} to the demo agent (Bright Smile Dental) ...")
     sid = await vox.simulated.place_call(
-        to="+15550100199", from_=DEMO_NUMBER, agent_id=boot.agent_id, call_id=call_id
+        to="+15550100199",
+        from_=DEMO_NUMBER,
+        agent_id=boot.agent_id,
+        call_id=call_id,
+        contact=SimulatedContact(lines=list(DEMO_CALLER_LINES)),
     )
     call = await vox.simulated.wait(sid)
     record = await vox.store.get(call_id)
@@ -213,6 +219,8 @@ async def _demo(args: argparse.Namespace) -> int:
             f"call {call_id}: {record.status} ({record.end_reason}); "
             f"log: {base}/api/v1/calls/{call_id}"
         )
+        if record.flow:
+            print(f"booked: {record.flow.get('values')}")
     print(f"\nstill serving on {base} (Ctrl-C to stop)", flush=True)
     try:
         await server._task  # type: ignore[misc]

@@ -141,3 +141,15 @@ DENTAL_FLOW = FlowSpec.model_validate(
         "summary_incomplete": "The caller did not finish booking an appointment.",
     }
 )
+
+
+# What the caller says in `make demo`'s call: a whole booking, with a correction.
+DEMO_CALLER_LINES = (
+    "Hi, I would like to book a teeth cleaning, please.",
+    "Tuesday at 10 am would be great.",
+    "My name is David Brown.",
+    "5 5 5, 0 1 9, 2 8 4 7.",
+    "Yes.",
+    "No, Wednesday.",
+    "Yes, thank you.",
+)

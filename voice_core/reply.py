@@ -263,6 +263,7 @@ class ReplyPipeline:
             async for piece in self.flow.reply(
                 turn,
                 turn.user_text or "",
+                alternatives=list(getattr(turn.stt_stream, "partials", None) or []),
                 llm=self.llm,
                 run_tool=self._flow_tool if self.tools is not None else None,
                 released=lambda: self._wait_released(turn),

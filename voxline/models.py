@@ -64,7 +64,9 @@ class Call(Model):
         return self.status in FINAL_CALL_STATUSES
 
 
-FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no_answer", "failed", "cancelled"})
+FINAL_CALL_STATUSES = frozenset(
+    {"completed", "busy", "no_answer", "failed", "cancelled", "voicemail"}
+)
 
 
 class TurnLatency(Model):
@@ -103,11 +105,12 @@ class CampaignSummary(Model):
     failed: int = 0
     busy: int = 0
     no_answer: int = 0
+    voicemail: int = 0
 
     @property
     def finished(self) -> int:
         """Contacts with an outcome (every bucket but queued and in progress)."""
-        return self.completed + self.failed + self.busy + self.no_answer
+        return self.completed + self.failed + self.busy + self.no_answer + self.voicemail
 
 
 class RejectedRow(Model):

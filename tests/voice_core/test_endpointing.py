@@ -70,3 +70,21 @@ def test_state_returns_to_idle_after_the_turn() -> None:
     # and a second turn works the same way
     evs = [e for f in frames(300, True) + frames(300, False) for e in ep.push(f)]
     assert [type(e) for e in evs] == [SpeechStarted, SpeechPaused, TurnEnded]
+
+
+def test_a_caller_dictating_is_not_cut_at_a_pause_between_groups() -> None:
+    """Asked for a phone number, a 700 ms pause between digit groups is not the end of
+    the turn (the usual 500 ms would end it); the dictation silence is."""
+    from voice_core.config import EndpointingConfig
+    from voice_core.endpointing import Endpointer, TurnEnded
+
+    ep = Endpointer(EndpointingConfig())
+    ep.expect_dictation(True)
+    flags = [True] * 20 + [False] * 35 + [True] * 20 + [False] * 59
+    assert not [e for f in flags for e in ep.push(f) if isinstance(e, TurnEnded)]
+    (ended,) = [e for e in ep.push(False) if isinstance(e, TurnEnded)]
+    assert ended.why == "dictation silence"
+    ep.expect_dictation(False)
+    flags = [True] * 20 + [False] * 25
+    (ended,) = [e for f in flags for e in ep.push(f) if isinstance(e, TurnEnded)]
+    assert ended.why == "silence"

@@ -106,6 +106,7 @@ class FlowDriver:
         turn: Any,
         text: str,
         *,
+        alternatives: list[str] | None = None,
         llm: LanguageModel,
         run_tool: Callable[[str, dict[str, Any]], Awaitable[tuple[bool, Any]]] | None,
         released: Callable[[], Awaitable[None]],
@@ -118,7 +119,7 @@ class FlowDriver:
         fork = self.machine.fork()
         self._pending.append((turn, fork))
         extracted = await self._extract(fork, text, llm) if self.use_model_tools else {}
-        outputs: list[Output] = fork.hear(text, extracted)
+        outputs: list[Output] = fork.hear(text, extracted, alternatives=alternatives)
         while outputs:
             output = outputs.pop(0)
             if isinstance(output, Say):

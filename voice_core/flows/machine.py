@@ -143,10 +143,18 @@ class FlowMachine:
     def start(self) -> list[Output]:
         return self._enter(self.spec.start)
 
-    def hear(self, text: str, extracted: dict[str, Any] | None = None) -> list[Output]:
+    def hear(
+        self,
+        text: str,
+        extracted: dict[str, Any] | None = None,
+        *,
+        alternatives: list[str] | None = None,
+    ) -> list[Output]:
         """The caller's turn. ``extracted``: values a capable model read from it
         (slot -> raw words, 'intent' -> a global node id, 'confirmed' -> bool); each is
-        checked by the same typed parser before it counts."""
+        checked by the same typed parser before it counts. ``alternatives``: the ear's
+        other hypotheses of the same words (its partials, newest last), consulted only
+        for a value the final transcript does not yield."""
         st = self.state
         st.last_user_text = text
         st.refused = None
@@ -155,6 +163,13 @@ class FlowMachine:
         extracted = extracted or {}
         node = self._node()
         found = self._values_in(text, node, extracted)
+        wanted = st.asked if st.waiting is Waiting.SLOT else None
+        if alternatives and (not found or (wanted and wanted not in found)):
+            for alt in reversed(alternatives):
+                more = self._values_in(alt, node, {})
+                if wanted in more or (not found and more):
+                    found = {**more, **found}
+                    break
         chosen = self._global_for(text, extracted)
         if st.waiting is Waiting.FREE and not found and chosen is None:
             return [AskModel(node.task, text)]

@@ -41,7 +41,8 @@ _NAME_LEADS = (
 _NOT_NAMES = {
     "yes", "no", "okay", "ok", "sure", "hi", "hello", "um", "uh", "well", "so", "and",
     "the", "a", "my", "name", "is", "it", "its", "it's", "i", "i'm", "please", "thanks",
-    "thank", "you", "spelled", "spell", "that", "this", "last", "first", "surname",
+    "thank", "you", "spelled", "spell", "that", "that's", "thats", "this", "last", "first",
+    "surname",
     "calling", "here", "speaking", "sorry", "just", "like", "mister", "mrs", "miss", "ms",
     "mr", "doctor", "dr", "oh", "yeah", "right", "be", "for", "booking", "appointment",
     "make", "book", "need", "want", "can", "could", "would", "have", "get", "at",
@@ -206,8 +207,9 @@ def clock_time(text: str) -> tuple[int, int, str] | None:
                 elif rest[:3] in (["in", "the", "afternoon"], ["in", "the", "evening"]):
                     meridiem = "pm"
                 said = tokens[i - 1] if i > 0 else ""
-                # A bare number is a time only where a time is expected ("at 3", "3 pm").
-                if meridiem or m or said in _TIME_LEADS or h > 12:
+                # A bare number is a time only where a time is expected ("at 3", "3 pm");
+                # a lone "14" is as likely the ear mangling "4 pm" as a 24-hour time.
+                if meridiem or m or said in _TIME_LEADS:
                     if m < 60:
                         hour, minute = h, m
         if hour is None:
@@ -301,7 +303,7 @@ def group_digits(number: str) -> str:
 
 def spelled(text: str) -> str | None:
     """Letters spelled one by one ("S-M-I-T-H", "s m i t h", "S. M. I. T. H."), joined."""
-    runs = re.findall(r"(?:\b[A-Za-z]\b[\s.,-]*){3,}", text)
+    runs = re.findall(r"(?:(?<!['\w])[A-Za-z]\b[\s.,-]*){3,}", text)
     if not runs:
         return None
     letters = re.sub(r"[^A-Za-z]", "", runs[-1])
@@ -311,7 +313,7 @@ def spelled(text: str) -> str | None:
 def person_name(text: str, asked: bool) -> str | None:
     """A caller's name: after 'my name is' / 'this is', or a short answer when asked;
     a spelled surname ("Smith, S-M-I-T-H") decides how it is written."""
-    cleaned = re.sub(r"(?:\b[A-Za-z]\b[\s.,-]*){3,}", " ", text)  # spelled letters aside
+    cleaned = re.sub(r"(?:(?<!['\w])[A-Za-z]\b[\s.,-]*){3,}", " ", text)  # spelled letters aside
     w = [t for t in re.findall(r"[A-Za-z][A-Za-z'-]*", cleaned)]
     low = [t.lower() for t in w]
     candidate: list[str] = []

@@ -19,6 +19,26 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+_NUMBER_WORDS = frozenset(
+    "zero oh one two three four five six seven eight nine ten double triple".split()
+)
+# A dictated number repeats itself legitimately ("5 5 5", "1 2 1 2", "oh oh seven"):
+# only this many times in a row is a loop.
+_DIGIT_RUNS = 4
+
+
+def _dictated(phrase: list[str]) -> bool:
+    return all(t.isdigit() or t in _NUMBER_WORDS for t in phrase)
+
+
+def _runs(tokens: list[str], i: int, n: int) -> int:
+    """How many times tokens[i:i+n] is said in a row from i."""
+    k = 1
+    while tokens[i + k * n : i + (k + 1) * n] == tokens[i : i + n]:
+        k += 1
+    return k
+
+
 def repeated_phrase(
     tokens: list[str], *, max_n: int = 12, single_word_run: int = 3
 ) -> tuple[str, ...] | None:
@@ -35,6 +55,8 @@ def repeated_phrase(
                 continue
             if n == 1 and tokens[i : i + single_word_run] != tokens[i : i + 1] * single_word_run:
                 continue
+            if _dictated(tokens[i : i + n]) and _runs(tokens, i, n) < _DIGIT_RUNS:
+                continue
             return tuple(tokens[i : i + n])
     return None
 
@@ -47,6 +69,8 @@ def cut_repetition(tokens: list[str], *, max_n: int = 12) -> list[str]:
             if tokens[i : i + n] == tokens[i + n : i + 2 * n] and (
                 n > 1 or tokens[i + 2 : i + 3] == tokens[i : i + 1]
             ):
+                if _dictated(tokens[i : i + n]) and _runs(tokens, i, n) < _DIGIT_RUNS:
+                    continue
                 return tokens[: i + n]
     return tokens
 

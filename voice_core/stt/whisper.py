@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,10 @@ class UtteranceStream:
         self._agreement = LocalAgreement()
         self._final_parts: list[str] = []  # beam-search text of the audio cut off, in order
         self._final_until = 0  # samples covered by _final_parts
+        # The last few partial hypotheses: a second opinion for a listener that knows what
+        # it expects (a flow asked for a day; the final heard "Our state, please" where
+        # the greedy partials heard "Thursday, please").
+        self.partials: deque[str] = deque(maxlen=4)
 
     @property
     def committed(self) -> str:
@@ -157,6 +162,8 @@ class UtteranceStream:
             previous=self._agreement.committed_before_window,
         )
         update = self._agreement.push(d.segments, window.size / SAMPLE_RATE)
+        if update.text and (not self.partials or self.partials[-1] != update.text):
+            self.partials.append(update.text)
         cut = int(update.window_start_s * SAMPLE_RATE)
         if cut > self._final_until:
             self._finalize(audio[self._final_until : cut])

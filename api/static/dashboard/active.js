@@ -1,7 +1,7 @@
 // Active calls: a card per live call, its transcript streaming in from the feed.
 import { api, el } from "./api.js";
 
-const FINAL = new Set(["completed", "busy", "no_answer", "failed", "cancelled"]);
+const FINAL = new Set(["completed", "busy", "no_answer", "failed", "cancelled", "voicemail"]);
 
 export class ActiveCalls {
   constructor(root, empty, count) {

@@ -89,3 +89,68 @@ async def test_a_flow_edit_is_a_new_version(api) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["version"] == agent["version"] + 1
     assert r.json()["spec"]["flow"]["nodes"][0]["say"].startswith("Bright Smile Dental, this")
+
+
+async def test_a_flow_node_calls_the_customers_api_and_says_its_answer(api, running) -> None:
+    """The flow decides the call (the 135M model never emits one): the day collected,
+    POST /bookings on the customer's API (a real loopback server checking the JSON
+    body), the booking id it returns said to the caller."""
+    from tests.api.stubs.base import serving
+    from tests.api.tools.stubs import customer_api
+
+    settings = running.app.state.settings
+    settings.allow_private_delivery_targets = True  # the customer's API is on loopback
+    try:
+        async with serving(customer_api()) as shop:
+            flow = {
+                "start": "ask",
+                "slots": [{"name": "day", "type": "weekday", "prompt": "Which day?"}],
+                "nodes": [
+                    {
+                        "id": "ask",
+                        "say": "Hello, which day would you like to come in?",
+                        "collect": ["day"],
+                        "tool": {"name": "book", "arguments": {"day": "{day:value}"}},
+                        "next": "done",
+                    },
+                    {
+                        "id": "done",
+                        "say": "You're booked, reference {tools.book.booking_id}. Goodbye!",
+                        "action": "end_call",
+                    },
+                ],
+            }
+            spec = flow_spec(flow)
+            spec["tools"] = [
+                {
+                    "name": "book",
+                    "description": "Book a visit on a day.",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"day": {"type": "string"}},
+                        "required": ["day"],
+                    },
+                    "url": shop.base_url + "/bookings",
+                    "method": "POST",
+                }
+            ]
+            r = await api.post("/api/v1/agents", json=spec)
+            assert r.status_code == 201, r.text
+            r = await api.post(
+                "/api/v1/calls/dispatch",
+                json={
+                    "agent_id": r.json()["id"],
+                    "to_number": "+15550149002",
+                    "call_context": {"simulation": {"lines": ["Tuesday, please."]}},
+                },
+            )
+            call_id = r.json()["call_id"]
+            detail = await wait_for_status(api, call_id, {"completed", "failed"}, 120)
+            agent_said = [t["text"] for t in detail["transcript"] if t["speaker"] == "agent"]
+            (booking,) = shop.received
+            assert booking.method == "POST" and booking.json() == {"day": "Tuesday"}
+            assert shop.problems == []
+            assert "You're booked, reference 41. Goodbye!" in " ".join(agent_said), agent_said
+            assert detail["end_reason"] == "agent_ended"
+    finally:
+        settings.allow_private_delivery_targets = False

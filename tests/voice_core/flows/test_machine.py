@@ -159,3 +159,18 @@ def test_a_broken_flow_is_refused_naming_what_is_wrong(change: dict, message: st
     base = {"start": "a", "nodes": [{"id": "a", "say": "Hi", "action": "end_call"}]}
     with pytest.raises(ValidationError, match=message):
         FlowSpec.model_validate({**base, **change})
+
+
+def test_the_ears_partials_are_a_second_opinion_for_a_value_the_final_missed() -> None:
+    """The final transcript heard "Our state, please." where the partials heard
+    "Thursday, please." (recorded from the live ear): the flow asked for a day, so it
+    takes the day from the partial."""
+    m = booked_machine()
+    m.hear("I'd like a cleaning.")
+    out = m.hear("Our state, please.", alternatives=["Thursday.", "Thursday, please."])
+    assert m.values()["day"] == "Thursday" and "what time" in said(out).lower()
+    # a final that has the value wins over the partials
+    m2 = booked_machine()
+    m2.hear("I'd like a cleaning.")
+    m2.hear("Friday, please.", alternatives=["Thursday."])
+    assert m2.values()["day"] == "Friday"

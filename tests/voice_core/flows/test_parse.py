@@ -110,3 +110,9 @@ def test_phone_length_is_checked_and_read_back_grouped() -> None:
     # not asked for: a few digits are not a phone number
     assert parse_slot(phone, "at 10 30", asked=False) is None
     assert group_digits("5550199") == "5 5 5, 0 1 9 9"
+
+
+def test_a_bare_number_is_not_a_time_without_a_cue() -> None:
+    # "4 pm then." came out of the ear as "14 and then.": not 2 pm
+    assert clock_time("14 and then.") is None
+    assert clock_time("at 14:30") is not None and clock_time("at 14:30")[:2] == (14, 30)

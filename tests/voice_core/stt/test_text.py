@@ -54,3 +54,13 @@ def test_compression_ratio_flags_loops_not_speech() -> None:
     assert compression_ratio(loop) > 2.4
     assert compression_ratio("Please enter your agent number followed by the pound key.") < 2.4
     assert compression_ratio("") == 0.0
+
+
+def test_a_dictated_number_repeats_digits_without_a_loop() -> None:
+    """ "5 5 5, 4 4 4, 1 2 1 2" is a phone number, not the decoder looping (it used to be
+    cut to "5"); the same digit said on and on still is a loop."""
+    dictated = words("5, 5, 5, 4, 4, 4, 1, 2, 1, 2")
+    assert repeated_phrase(dictated) is None
+    assert cut_repetition(dictated) == dictated
+    assert repeated_phrase(words("oh oh seven")) is None
+    assert repeated_phrase(words("5 5 5 5 5 5 5 5")) == ("5",)
