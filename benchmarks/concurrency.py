@@ -3,6 +3,8 @@ what each costs in CPU and memory, and whether memory comes back after calls.
 
     python -m benchmarks.concurrency [--calls 1 2 3 4] [--budget-ms 200]
                                      [--leak-calls 100 --leak-check-at 10 --leak-batch 5]
+    python -m benchmarks.concurrency --leak-only [--leak-every 10] [--leak-trace]
+                                     [--leak-native]    # -> results/memory.{md,json}
 
 Levels: for each N, N simulated callers call the demo agent at once (starts
 staggered by 0.3 s, as real calls arrive) over the real WebSocket phone protocol,
@@ -20,18 +22,28 @@ during the level minus RSS before it, divided by N.
 
 Leaks: ``--leak-calls`` short calls (one line, no greeting), ``--leak-batch`` at a
 time; RSS after a full GC once ``--leak-check-at`` calls have ended and again
-after all of them, plus the CallSession objects still alive and the calls the
-gateway still holds. Definitions: benchmarks/METHOD.md.
+after all of them (and every ``--leak-every`` calls between), plus the CallSession
+objects still alive, the calls the gateway still holds, asyncio tasks and threads;
+the growth per call is the least-squares slope over those snapshots (two end points
+alone are at the mercy of one noisy reading). ``--leak-trace`` diffs tracemalloc
+snapshots (Python allocations) against the first; ``--leak-native`` reads glibc's
+heap statistics, RSS by mapping kind and RSS after ``malloc_trim(0)`` (freed heap
+glibc kept, told apart from memory still held).
+Definitions: benchmarks/METHOD.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import gc
 import logging
 import resource
+import threading
 import time
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -146,14 +158,127 @@ def live_sessions() -> int:
     return sum(1 for o in gc.get_objects() if isinstance(o, CallSession))
 
 
-async def leak_check(harness: Harness, total: int, check_at: int, batch: int) -> dict[str, Any]:
+def malloc_trim() -> None:
+    """Give glibc's freed heap back to the OS (what RSS then loses was free, not held)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def malloc_stats() -> dict[str, float] | None:
+    """glibc's own account (``malloc_info``), all arenas: address space its heaps hold
+    and how much of it is free chunks. Free memory that stays touched counts in RSS
+    (fragmentation), though nothing holds it."""
+    import re
+    import tempfile
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.fopen.restype = ctypes.c_void_p
+        libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        libc.fclose.argtypes = [ctypes.c_void_p]
+        libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        with tempfile.NamedTemporaryFile(suffix=".xml") as f:
+            fp = libc.fopen(f.name.encode(), b"w")
+            if not fp:
+                return None
+            libc.malloc_info(0, fp)
+            libc.fclose(fp)
+            xml = open(f.name).read()
+    except (OSError, AttributeError):
+        return None
+    tail = xml[xml.rfind("</heap>") :]  # the process-wide totals follow the last heap
+    value = {
+        f"{m[1]}_{m[2]}": int(m[3])
+        for m in re.finditer(r'<(total|system) type="(\w+)"(?: count="\d+")? size="(\d+)"', tail)
+    }
+    mb = 2**20
+    return {
+        "arenas": xml.count("<heap nr="),
+        "heap_mb": round(value.get("system_current", 0) / mb, 1),
+        "heap_free_mb": round((value.get("total_fast", 0) + value.get("total_rest", 0)) / mb, 1),
+        "mmapped_mb": round(value.get("total_mmap", 0) / mb, 1),
+    }
+
+
+def rss_by_kind() -> dict[str, float]:
+    """RSS by mapping kind (/proc/self/smaps): glibc's main heap, its thread arenas
+    (64 MiB-aligned anonymous heaps), other anonymous memory (large mallocs, Python's
+    arenas, model buffers: onnxruntime, CTranslate2, llama.cpp's KV cache) and files."""
+    import re
+
+    kinds = {"main_heap": 0, "thread_arenas": 0, "other_anon": 0, "files": 0}
+    kind = "files"
+    arena = 64 * 2**20
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line)
+            if m:
+                name = m[2].strip()
+                if name == "[heap]":
+                    kind = "main_heap"
+                elif not name:
+                    kind = "thread_arenas" if int(m[1], 16) % arena == 0 else "other_anon"
+                else:
+                    kind = "files"
+            elif line.startswith("Rss:"):
+                kinds[kind] += int(line.split()[1])
+    return {k: round(v / 1024, 1) for k, v in kinds.items()}
+
+
+def slope_mb_per_call(points: list[tuple[int, float]]) -> float | None:
+    """Least-squares MB per call over (calls, RSS) points."""
+    if len(points) < 2:
+        return None
+    x = np.array([p[0] for p in points], dtype=float)
+    y = np.array([p[1] for p in points], dtype=float)
+    return round(float(np.polyfit(x, y, 1)[0]), 3)
+
+
+def _trace_top(
+    base: tracemalloc.Snapshot, now: tracemalloc.Snapshot, limit: int = 15
+) -> list[dict[str, Any]]:
+    """The allocation sites that grew most since ``base`` (this file's own excluded)."""
+    keep = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)]
+    diff = now.filter_traces(keep).compare_to(base.filter_traces(keep), "traceback")
+    rows = []
+    for stat in diff[:limit]:
+        frames = [f"{f.filename}:{f.lineno}" for f in stat.traceback]
+        rows.append(
+            {
+                "kb": round(stat.size_diff / 1024, 1),
+                "count": stat.count_diff,
+                "where": frames[-1] if frames else "?",
+                "traceback": frames,
+            }
+        )
+    return rows
+
+
+async def leak_check(
+    harness: Harness,
+    total: int,
+    check_at: int,
+    batch: int,
+    *,
+    every: int = 0,
+    trace: bool = False,
+    native: bool = False,
+) -> dict[str, Any]:
     line = await caller_lines(harness.engine.tts, [LEAK_LINE])
+    marks = {check_at, total}
+    if every:
+        marks.update(range(check_at + every, total, every))
     done = 0
     snapshots: dict[str, dict[str, Any]] = {}
     no_reply = 0
     started = time.monotonic()
+    base: tracemalloc.Snapshot | None = None
+    traced: dict[str, list[dict[str, Any]]] = {}
+    if trace:
+        tracemalloc.start(8)
     while done < total:
-        size = min(batch, total - done)
+        # Never cross a snapshot mark inside a batch: each is read after exactly N calls.
+        size = min(batch, total - done, min(m for m in marks if m > done) - done)
         results = await asyncio.gather(
             *(
                 run_call(harness, line, agent_id=LEAK_AGENT_ID, wait_for_greeting=False)
@@ -162,17 +287,36 @@ async def leak_check(harness: Harness, total: int, check_at: int, batch: int) ->
         )
         no_reply += sum(1 for turns, _ in results for t in turns if "missing" in t)
         done += size
-        if done in (check_at, total) or (done > check_at and str(check_at) not in snapshots):
+        if done in marks:
             await asyncio.sleep(0.5)  # let the calls' finalization tasks finish
             gc.collect()
-            snapshots[str(done)] = {
+            snap: dict[str, Any] = {
                 "rss_mb": round(rss_mb(), 1),
                 "live_call_sessions": live_sessions(),
                 "gateway_active_calls": len(harness.phone.active),
                 "asyncio_tasks": len(asyncio.all_tasks()),
+                "threads": threading.active_count(),
+                "elapsed_s": round(time.monotonic() - started, 1),
             }
-    first, last = snapshots[min(snapshots, key=int)], snapshots[str(total)]
-    span = total - int(min(snapshots, key=int))
+            if native:
+                snap["rss_by_kind"] = rss_by_kind()
+                snap["malloc"] = malloc_stats()
+                malloc_trim()
+                snap["rss_after_trim_mb"] = round(rss_mb(), 1)
+            if trace:
+                now = tracemalloc.take_snapshot()
+                snap["traced_mb"] = round(tracemalloc.get_traced_memory()[0] / 2**20, 2)
+                if base is None:
+                    base = now
+                else:
+                    traced[str(done)] = _trace_top(base, now)
+            snapshots[str(done)] = snap
+            print(f"after {done} calls: {snap}", flush=True)
+    if trace:
+        tracemalloc.stop()
+    first, last = snapshots[str(check_at)], snapshots[str(total)]
+    span = total - check_at
+    points = [(int(k), v["rss_mb"]) for k, v in snapshots.items()]
     return {
         "calls": total,
         "batch": batch,
@@ -180,9 +324,17 @@ async def leak_check(harness: Harness, total: int, check_at: int, batch: int) ->
         "wall_s": round(time.monotonic() - started, 1),
         "after": snapshots,
         "rss_growth_mb": round(last["rss_mb"] - first["rss_mb"], 1),
+        "rss_growth_pct": round(100 * (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"], 1),
         "rss_growth_kb_per_call": round((last["rss_mb"] - first["rss_mb"]) * 1024 / span, 1)
         if span
         else None,
+        "rss_slope_mb_per_call": slope_mb_per_call(points),
+        "rss_after_trim_slope_mb_per_call": slope_mb_per_call(
+            [(int(k), v["rss_after_trim_mb"]) for k, v in snapshots.items()]
+        )
+        if native
+        else None,
+        "trace_top": traced,
     }
 
 
@@ -222,6 +374,18 @@ def _yes(flag: bool) -> str:
 def to_markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     s = r["summary"]
+    machine_line = (
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average "
+        f"(1 min) {r['load_before'][:1]} before, {r['load_after'][:1]} after."
+    )
+    if not r["levels"]:  # --leak-only: the leak calls' own reply length
+        config = {**r["config"], "max_tokens": r["config"]["leak_max_tokens"]}
+        text = (
+            f"# Memory over sequential calls — {m['date']}\n\n{machine_line} "
+            f"Configuration: {replies_text(config)}"
+            f", embedded models. Run time {r['wall_s']:.0f} s.\n"
+        )
+        return text + leak_markdown(r["leak"]) if r.get("leak") else text
     rows = [
         "| calls | turns | no reply | response p50 / p95 / max ms | voice-to-voice p50 / p95 ms "
         "| TTS first audio p95 ms | audible gaps (longest ms) | CPU cores (per call) "
@@ -241,8 +405,7 @@ def to_markdown(r: dict[str, Any]) -> str:
         )
     text = (
         f"# Concurrent calls — {m['date']}\n\n"
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average "
-        f"(1 min) {r['load_before'][:1]} before, {r['load_after'][:1]} after. Each caller "
+        f"{machine_line} Each caller "
         f"says {r['config']['lines_per_call']} short lines over the phone protocol "
         f"({replies_text(r['config'])}). Run time {r['wall_s']:.0f} s."
         "\n\n" + "\n".join(rows) + "\n\n"
@@ -253,24 +416,52 @@ def to_markdown(r: dict[str, Any]) -> str:
     )
     leak = r.get("leak")
     if leak:
-        snaps = leak["after"]
-        lines = [
-            "| after calls | RSS MB | CallSessions alive | gateway calls held | asyncio tasks |",
-            "|---|---|---|---|---|",
-        ]
-        for k in sorted(snaps, key=int):
-            v = snaps[k]
-            lines.append(
-                f"| {k} | {v['rss_mb']} | {v['live_call_sessions']} "
-                f"| {v['gateway_active_calls']} | {v['asyncio_tasks']} |"
-            )
-        text += (
-            f"\n## Memory over sequential calls\n\n{leak['calls']} short calls "
-            f"({leak['batch']} at a time, {leak['no_reply']} unanswered lines, "
-            f"{leak['wall_s']:.0f} s); RSS after a full GC:\n\n" + "\n".join(lines) + "\n\n"
-            f"Growth: {leak['rss_growth_mb']} MB ({leak['rss_growth_kb_per_call']} KB per call) "
-            "between the first and the last snapshot.\n"
+        text += leak_markdown(leak)
+    return text
+
+
+def _heaps(m: dict[str, float] | None) -> str:
+    return f"{m['heap_mb']} ({m['heap_free_mb']})" if m else "-"
+
+
+def leak_markdown(leak: dict[str, Any]) -> str:
+    snaps = leak["after"]
+    trim = any("rss_after_trim_mb" in v for v in snaps.values())
+    lines = [
+        "| after calls | RSS MB |"
+        + (" glibc heaps MB (free in them) | RSS after malloc_trim MB |" if trim else "")
+        + " CallSessions alive | gateway calls held | asyncio tasks | threads |",
+        "|---|---|" + ("---|---|" if trim else "") + "---|---|---|---|",
+    ]
+    for k in sorted(snaps, key=int):
+        v = snaps[k]
+        lines.append(
+            f"| {k} | {v['rss_mb']} |"
+            + (f" {_heaps(v.get('malloc'))} | {v.get('rss_after_trim_mb')} |" if trim else "")
+            + f" {v['live_call_sessions']} | {v['gateway_active_calls']} "
+            f"| {v['asyncio_tasks']} | {v.get('threads', '-')} |"
         )
+    first = min(snaps, key=int)
+    verdict = "within" if abs(leak.get("rss_growth_pct", 100.0)) <= 5 else "NOT within"
+    text = (
+        f"\n## Memory over sequential calls\n\n{leak['calls']} short calls "
+        f"({leak['batch']} at a time, {leak['no_reply']} unanswered lines, "
+        f"{leak['wall_s']:.0f} s); RSS after a full GC:\n\n" + "\n".join(lines) + "\n\n"
+        f"Growth: {leak['rss_growth_mb']} MB ({leak['rss_growth_kb_per_call']} KB per call) "
+        f"between the first and the last snapshot; least-squares slope "
+        f"{leak.get('rss_slope_mb_per_call')} MB per call"
+        + (
+            f" ({leak.get('rss_after_trim_slope_mb_per_call')} MB per call after malloc_trim)"
+            if trim
+            else ""
+        )
+        + f". RSS after call {leak['calls']} is {leak.get('rss_growth_pct')} % over call "
+        f"{first}: {verdict} the 5 % goal.\n"
+    )
+    for at, rows in (leak.get("trace_top") or {}).items():
+        text += f"\nTop Python allocation growth, call {first} -> {at} (tracemalloc):\n\n"
+        text += "\n".join(f"- {x['kb']} KB ({x['count']:+d} blocks) {x['where']}" for x in rows)
+        text += "\n"
     return text
 
 
@@ -291,7 +482,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         agent, analysis=not args.no_analysis, **{LEAK_AGENT_ID: short}
     ) as harness:
         lines = await caller_lines(harness.engine.tts, list(LINES[: args.lines_per_call]))
-        for n in args.calls:
+        for n in [] if args.leak_only else args.calls:
             row = await run_level(harness, n, lines, args.budget_ms)
             levels.append(row)
             resp = row["response_ms"]
@@ -308,7 +499,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             # The levels are saved first: a leak check cut short still leaves them.
             save(report(args, load_before, started, levels, None), args.name)
             leak = await leak_check(
-                harness, args.leak_calls, min(args.leak_check_at, args.leak_calls), args.leak_batch
+                harness,
+                args.leak_calls,
+                min(args.leak_check_at, args.leak_calls),
+                args.leak_batch,
+                every=args.leak_every,
+                trace=args.leak_trace,
+                native=args.leak_native,
             )
             print(f"leak check: {leak}", flush=True)
     return report(args, load_before, started, levels, leak)
@@ -355,8 +552,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--leak-check-at", type=int, default=10)
     p.add_argument("--leak-batch", type=int, default=5)
     p.add_argument("--leak-max-tokens", type=int, default=None, help="cap the leak calls' replies")
-    p.add_argument("--name", default="concurrency", help="results file name")
+    p.add_argument(
+        "--leak-only", action="store_true", help="skip the levels (results name: memory)"
+    )
+    p.add_argument("--leak-every", type=int, default=10, help="snapshot every N calls too")
+    p.add_argument("--leak-trace", action="store_true", help="tracemalloc diffs (slower)")
+    p.add_argument(
+        "--leak-native",
+        action="store_true",
+        help="glibc heap stats, RSS by mapping kind, RSS after malloc_trim(0)",
+    )
+    p.add_argument("--name", default=None, help="results file name (concurrency / memory)")
     args = p.parse_args(argv)
+    if args.name is None:
+        args.name = "memory" if args.leak_only else "concurrency"
     save(asyncio.run(main_async(args)), args.name)
 
 
