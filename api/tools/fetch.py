@@ -29,9 +29,18 @@ class EgressFetch:
     """``voice_core.tools.fetch.Fetch`` over the egress policy of ``settings``."""
 
     def __init__(self, settings: ServerSettings) -> None:
-        self.allow_private = settings.allow_private_delivery_targets
-        self.ports = tuple(settings.egress_allowed_ports)
+        self.settings = settings
         self._client: httpx.AsyncClient | None = None
+
+    @property
+    def allow_private(self) -> bool:
+        # Read per request, like the post-call deliveries: the operator's switch holds
+        # from the moment it is set, not from when the server started.
+        return self.settings.allow_private_delivery_targets
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(self.settings.egress_allowed_ports)
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
