@@ -288,7 +288,14 @@ async def leak_check(
         no_reply += sum(1 for turns, _ in results for t in turns if "missing" in t)
         done += size
         if done in marks:
-            await asyncio.sleep(0.5)  # let the calls' finalization tasks finish
+            # Let the calls' finalization tasks finish, and the engine's heap trim after
+            # the hang-ups run (voice_core/memory.py): what an operator's RSS shows.
+            await asyncio.sleep(0.5)
+            trimmer = harness.engine.heap_trimmer
+            for _ in range(300):
+                if trimmer is None or not trimmer.pending:
+                    break
+                await asyncio.sleep(0.1)
             gc.collect()
             snap: dict[str, Any] = {
                 "rss_mb": round(rss_mb(), 1),

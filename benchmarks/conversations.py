@@ -589,6 +589,8 @@ def flow_cost_ms(scenarios: list[Scenario]) -> dict[str, float]:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     scenarios = SCENARIOS if args.only is None else SCENARIOS[: args.only]
+    if args.scenario:
+        scenarios = [sc for sc in SCENARIOS if sc.name in args.scenario]
     stub = None
     url = None
     if args.model_tools:
@@ -605,11 +607,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 call_turns, report, repeats = await run_booking_call(harness, lines)
                 record = await harness.store.get(report.call_id)
                 ok, why = judge(sc, record)
+                heard = [e["text"] for e in (record.transcript if record else [])]
                 results.append(
                     {"scenario": sc.name, "ok": ok, "why": why, "caller_repeated": repeats}
+                    | ({} if ok else {"transcript": heard})
                 )
                 turns.extend(t for t in call_turns if "response" in t)
-                heard = [e["text"] for e in (record.transcript if record else [])]
                 print(f"[{i + 1}/{len(scenarios)}] {'OK  ' if ok else 'FAIL'} {sc.name} {why}")
                 if not ok:
                     for line in heard:
@@ -664,17 +667,22 @@ def render(report: dict[str, Any]) -> str:
     ]
     if report["failures"]:
         lines.append("Failures:")
-        lines.extend(f"- {f['scenario']}: {f['why']}" for f in report["failures"])
+        for f in report["failures"]:
+            lines.append(f"- {f['scenario']}: {f['why']}")
+            # The call as the server heard it: agent and caller lines in turn.
+            lines.extend(f"  - {line}" for line in f.get("transcript", []))
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", type=int, default=None, help="the first N scenarios")
+    parser.add_argument("--scenario", action="append", help="only this one (repeatable)")
     parser.add_argument("--model-tools", action="store_true", help="values via tool calls")
     parser.add_argument("--no-publish", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="the server's call logs")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     report = asyncio.run(main_async(args))
     text = render(report)
     print(text)

@@ -115,7 +115,13 @@ class EndpointingConfig(BaseModel):
         200, ge=20, description="shorter voiced bursts (coughs, clicks) are not a turn"
     )
     preroll_ms: int = Field(
-        240, ge=0, description="audio kept from before the detected speech start"
+        500,
+        ge=0,
+        description="audio kept from before the detected speech start. 500, not the 240 "
+        "that catches a soft onset: Whisper tiny misreads a first word that starts within "
+        "~0.3 s of its input ('11 am.' -> 'Love and AM.', 'Wednesday at 10 am.' -> 'Once the "
+        "attendee-am.'; right with 0.6 s before them). It costs no compute: Whisper pads "
+        "every input to 30 s",
     )
     dictation_silence_ms: int = Field(
         1200,
@@ -356,6 +362,17 @@ class EngineSettings(BaseSettings):
     # TTS
     piper_voice: str | None = Field(None, description="Piper .onnx path; default: joe medium")
     piper_threads: int = 2
+    # Memory (voice_core/memory.py): glibc arenas, and trimming freed heap after calls.
+    malloc_arenas: int = Field(
+        2,
+        ge=0,
+        description="most malloc arenas the process uses (MALLOC_ARENA_MAX); glibc's "
+        "default, 8 per core, lets each model thread grow its own heap full of holes. "
+        "0: glibc's default",
+    )
+    trim_after_calls: bool = Field(
+        True, description="return freed heap pages to the system a little after calls end"
+    )
     # Output pacing: how far agent audio may run ahead of real time at the transport.
     playout_lead_ms: int = Field(
         120,

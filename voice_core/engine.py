@@ -19,6 +19,7 @@ from voice_core.live_work import LiveLLM, LiveSTT, LiveWork
 from voice_core.llm.base import LanguageModel
 from voice_core.llm.embedded import EmbeddedLlamaServer
 from voice_core.llm.openai_compat import OpenAICompatibleLLM
+from voice_core.memory import HeapTrimmer, limit_arenas
 from voice_core.session import CallSession
 from voice_core.stt.base import SpeechToText
 from voice_core.tools import Fetch, ToolRunner
@@ -46,6 +47,7 @@ class VoiceEngine:
         # The HTTP fetch agents' tools use, set by whoever serves the engine (the control
         # plane injects its egress-checked one, api.tools.fetch); None: no tools offered.
         self.tool_fetch: Fetch | None = None
+        self.heap_trimmer = HeapTrimmer() if self.settings.trim_after_calls else None
         self._started = False
         self._start_lock = asyncio.Lock()
 
@@ -54,6 +56,8 @@ class VoiceEngine:
         async with self._start_lock:
             if self._started:
                 return
+            # Before the models start their threads: arenas made earlier stay.
+            limit_arenas(self.settings.malloc_arenas)
             await asyncio.to_thread(self._load)
             await self._warm_up()
             self._started = True
@@ -155,6 +159,7 @@ class VoiceEngine:
             context=context,
             playout_lead_ms=self.settings.playout_lead_ms,
             turn_detector=self.turn_detector,
+            on_ended=self.heap_trimmer.call_ended if self.heap_trimmer else None,
             **kwargs,
         )
 

@@ -23,6 +23,7 @@ from voice_core.config import AgentConfig
 from voice_core.dialing import check_dtmf_digits
 from voice_core.events import AgentTextDelta, SessionEvent, ToolInvoked
 from voice_core.flows.driver import FlowDriver, FlowReply
+from voice_core.flows.parse import SPELLING_PROMPT
 from voice_core.llm.base import (
     END_CALL_TOOL,
     SEND_DTMF_TOOL,
@@ -98,7 +99,10 @@ class ReplyPipeline:
         stream = getattr(self.stt, "stream", None)
         if stream is None:
             return None
-        return stream(prompt=self.agent.stt.prompt or None)
+        prompt = self.agent.stt.prompt or ""
+        if self.flow is not None and self.flow.dictating() == "name":
+            prompt = f"{prompt} {SPELLING_PROMPT}".strip()  # the caller may spell it
+        return stream(prompt=prompt or None)
 
     async def transcribe(self, turn: Turn) -> bool:
         """The final transcript of the turn's audio into ``turn.user_text``; False if no speech."""

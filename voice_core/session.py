@@ -160,8 +160,10 @@ class CallSession:
         clock: Callable[[], float] = time.monotonic,
         turn_detector: TurnDetector | None = None,
         tools: Any = None,
+        on_ended: Callable[[], None] | None = None,
     ) -> None:
         self.agent = agent
+        self._on_ended = on_ended
         # Model mode without a model (pipecat-ai's file not installed): the words alone
         # may extend the wait; the fixed silence decides the rest.
         self._turn_detector = turn_detector
@@ -376,6 +378,8 @@ class CallSession:
                 task.cancel()
         log.info("call %s ended: %s", self.call_id, reason)
         self._emit(CallEnded(reason))
+        if self._on_ended is not None:
+            self._on_ended()
 
     async def _prewarm_llm(self) -> None:
         try:

@@ -80,6 +80,10 @@ class FlowDriver:
         self.settle()
         return self.machine.expects_dictation()
 
+    def dictating(self) -> str | None:
+        self.settle()
+        return self.machine.dictating()
+
     def values(self) -> dict[str, str]:
         self.settle()
         return self.machine.values()

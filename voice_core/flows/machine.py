@@ -128,10 +128,15 @@ class FlowMachine:
 
     def expects_dictation(self) -> bool:
         """Asked for a phone number or a name (spelled): the caller dictates in groups."""
+        return self.dictating() is not None
+
+    def dictating(self) -> str | None:
+        """The slot type ("phone", "name") the caller is asked to dictate, if any."""
         st = self.state
         if st.waiting not in (Waiting.SLOT, Waiting.SLOT_CONFIRM) or st.asked is None:
-            return False
-        return self.spec.slot(st.asked).type in ("phone", "name")
+            return None
+        kind = self.spec.slot(st.asked).type
+        return kind if kind in ("phone", "name") else None
 
     def asking_for(self) -> list[SlotSpec]:
         """The slots the current node still needs (what a model extractor should look for)."""

@@ -9,8 +9,12 @@ one two three", "double four", "S-M-I-T-H", "half past two", "no, Wednesday".
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+import jellyfish
 
 from voice_core.flows.spec import SlotSpec
 
@@ -114,11 +118,50 @@ def enum_value(text: str, values: dict[str, list[str]]) -> str | None:
             if at < 0:
                 continue
             # "not a filling" refuses it; "no, a cleaning" corrects to it
-            negated = at > 0 and w[at - 1] in ("not", "don't", "without")
+            negated = _negated(w, at)
             key = (at if not negated else -1, len(phrase), value)
             if not negated and (best is None or key > best):
                 best = key
-    return best[2] if best else None
+    return best[2] if best else _sounds_like(w, values)
+
+
+def _sounds_like(w: list[str], values: dict[str, list[str]]) -> str | None:
+    """The one value a word nearly spells or sounds like, for the ear's near misses ("a
+    fill-in", "a feeling" for "a filling"): long words only; two adjacent words joined
+    count only for spelling ("fill in"), never for sound ("what are" is not "whiter")."""
+    found: set[str] = set()
+    for value, synonyms in values.items():
+        for phrase in {value.lower().replace("-", ""), *(s.lower() for s in synonyms)}:
+            if len(phrase) < 6 or " " in phrase:
+                continue
+            for at, word in enumerate(w):
+                if len(word) >= 4 and _near(word, phrase, by_sound=True) and not _negated(w, at):
+                    found.add(value)
+            for at, (a, b) in enumerate(itertools.pairwise(w)):
+                if _near(a + b, phrase, by_sound=False) and not _negated(w, at):
+                    found.add(value)
+    return found.pop() if len(found) == 1 else None
+
+
+def _negated(w: list[str], at: int) -> bool:
+    """'not a filling', 'not filling', 'without a cleaning'."""
+    before = [x for x in w[max(0, at - 3) : at] if x not in ("a", "an", "the", "any")]
+    return bool(before) and before[-1] in ("not", "don't", "without")
+
+
+def _near(a: str, b: str, *, by_sound: bool) -> bool:
+    """Nearly the same letters, or (long words) the same sound: Whisper's confusions are
+    sound-alikes ("a feeling" for "a filling": both FLNK in Metaphone)."""
+    if a == b:
+        return False
+    if SequenceMatcher(None, a, b).ratio() >= 0.85:
+        return True
+    return (
+        by_sound
+        and len(a) >= 6
+        and len(b) >= 6
+        and jellyfish.metaphone(a) == jellyfish.metaphone(b)
+    )
 
 
 def weekday(text: str, today: int | None = None) -> str | None:
@@ -301,12 +344,49 @@ def group_digits(number: str) -> str:
     return ", ".join(" ".join(g) for g in groups)
 
 
+# Letter names as Whisper writes them when it hears a word, not a letter: over a phone
+# line "K, O, W" comes out "Hey, oh, W". Only inside a run of real single letters, so
+# "oh, you see" in a sentence stays words.
+_LETTER_NAMES = {
+    "hey": "k", "kay": "k", "okay": "k", "oh": "o", "owe": "o", "bee": "b", "be": "b",
+    "see": "c", "sea": "c", "cee": "c", "dee": "d", "ee": "e", "eff": "f", "gee": "g",
+    "aitch": "h", "eye": "i", "hi": "i", "jay": "j", "el": "l", "ell": "l", "em": "m",
+    "en": "n", "pee": "p", "pea": "p", "cue": "q", "queue": "q", "are": "r", "ar": "r",
+    "ess": "s", "tee": "t", "tea": "t", "you": "u", "vee": "v", "ex": "x", "why": "y",
+    "zee": "z", "zed": "z", "ay": "a", "eh": "a",
+}  # fmt: skip
+_SPELL_TOKEN = re.compile(r"double[\s-]+(?:you|u)\b|[A-Za-z][A-Za-z']*|[^A-Za-z\s.,-]+")
+
+# Whisper's prompt while a caller spells: the alphabet as comma-separated capitals
+# primes it to write letters ("S, N, I, T, H") where it would write words or fuse the
+# spoken name into the first letter ("S-S-M-I-T-H").
+SPELLING_PROMPT = "A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T, U, V, W, X, Y, Z."
+
+
 def spelled(text: str) -> str | None:
-    """Letters spelled one by one ("S-M-I-T-H", "s m i t h", "S. M. I. T. H."), joined."""
-    runs = re.findall(r"(?:(?<!['\w])[A-Za-z]\b[\s.,-]*){3,}", text)
-    if not runs:
+    """Letters spelled one by one ("S-M-I-T-H", "s m i t h", "S. M. I. T. H.", and
+    "Hey, oh, W, A" heard for "K, O, W, A"), joined; the last run of them."""
+    runs: list[list[tuple[str, bool]]] = [[]]
+    for match in _SPELL_TOKEN.finditer(text):
+        token = match.group().lower()
+        if token.startswith("double"):
+            runs[-1].append(("w", False))
+        elif len(token) == 1 and token.isalpha():
+            runs[-1].append((token, True))
+        elif token in _LETTER_NAMES:
+            runs[-1].append((_LETTER_NAMES[token], False))
+        elif runs[-1]:
+            runs.append([])
+    best = None
+    for run in runs:
+        # Mostly real letters: "Hey, oh" before "W, A, L, S" is spelling; "oh, you see"
+        # with one "I" after it is a sentence.
+        real = sum(1 for _, single in run if single)
+        if real >= 3 and real * 2 >= len(run):
+            best = run
+    if best is None:
         return None
-    letters = re.sub(r"[^A-Za-z]", "", runs[-1])
+    letters = "".join(letter for letter, _ in best)
     return letters.capitalize() if len(letters) >= 2 else None
 
 

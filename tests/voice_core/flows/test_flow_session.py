@@ -202,3 +202,32 @@ async def test_a_pause_between_digit_groups_does_not_end_the_turn() -> None:
     assert got[2] == "I have 5 5 5, 1 2 3, 4 5 6 7. Is that right?"
     assert len(got) == 3
     await s.hangup()
+
+
+class PromptedSTT(ScriptedSTT):
+    """Notes the vocabulary prompt each caller utterance's stream was opened with."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__(*lines)
+        self.prompts: list[str | None] = []
+
+    def stream(self, *, prompt: str | None = None) -> None:
+        self.prompts.append(prompt)
+        return None  # the session then transcribes whole utterances
+
+
+async def test_while_the_caller_spells_a_name_the_ear_is_primed_for_letters() -> None:
+    from voice_core.flows.parse import SPELLING_PROMPT
+
+    stt = PromptedSTT("I'd like a cleaning on Friday at 9 am.", "Ann Bell, B, E, L, L.")
+    s, col = await start_session(agent=make_agent(flow=DENTAL_FLOW), stt=stt)
+    await replies(col, 1)
+    await say_line(s, 0)
+    got = await replies(col, 2)
+    assert got[1].startswith("May I have your first and last name")
+    await say_line(s, 1)
+    await replies(col, 3)
+    assert stt.prompts[0] is None  # the service and the day: no priming
+    assert stt.prompts[1] is not None and SPELLING_PROMPT in stt.prompts[1]
+    assert s.flow_record()["values"]["name"] == "Ann Bell"
+    await s.hangup()

@@ -83,6 +83,18 @@ def test_enum_by_synonym_and_correction() -> None:
     assert enum_value("What time do you open?", values) is None
 
 
+def test_a_near_miss_of_the_ear_still_names_the_value() -> None:
+    values = {"filling": ["filling", "cavity"], "emergency": ["hurts", "swollen"]}
+    assert enum_value("I'd like to book a fill-in.", values) == "filling"  # heard on a call
+    assert enum_value("I'm here for a fillin", values) == "filling"
+    assert enum_value("I think I lost a feeling while eating.", values) == "filling"  # heard
+    assert enum_value("not a fillin", values) is None
+    # near is not close: "hours" is one letter from "hurts"
+    assert enum_value("What are your opening hours?", values) is None
+    # two words joined spell, they do not sound: "what are" is not "whiter"
+    assert enum_value("What are your opening hours?", {"whitening": ["whiter"]}) is None
+
+
 def test_names_spelled_and_said() -> None:
     assert spelled("Smith, S-M-I-T-H.") == "Smith"
     assert spelled("k o w a l s k i") == "Kowalski"
@@ -91,6 +103,18 @@ def test_names_spelled_and_said() -> None:
     assert person_name("John Smyth, S-M-I-T-H", asked=True) == "John Smith"
     assert person_name("Maria Kowalski.", asked=True) == "Maria Kowalski"
     assert person_name("I'd like a cleaning", asked=False) is None
+
+
+def test_letters_the_ear_wrote_as_words_still_spell() -> None:
+    # Whisper tiny over a phone line, Piper saying "It's Peter Kowalski. K, O, W, A, ..."
+    heard = "It's Peter Colspy. Hey, oh, W, A, L, S, K, I."
+    assert spelled(heard) == "Kowalski"
+    assert person_name(heard, asked=True) == "Peter Kowalski"
+    assert spelled("Walsh, double you, A, L, S, H") == "Walsh"
+    # a sound-alike letter is the ear, not a different name
+    assert person_name("Smith, S, N, I, T, H.", asked=True) == "Smith"
+    # letter-like words in a sentence are words
+    assert spelled("Oh, you see, I need a cleaning.") is None
 
 
 def test_a_refused_value_says_why() -> None:
