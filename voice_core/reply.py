@@ -23,7 +23,6 @@ from voice_core.config import AgentConfig
 from voice_core.dialing import check_dtmf_digits
 from voice_core.events import AgentTextDelta, SessionEvent, ToolInvoked
 from voice_core.flows.driver import FlowDriver, FlowReply
-from voice_core.flows.parse import SPELLING_PROMPT
 from voice_core.llm.base import (
     END_CALL_TOOL,
     SEND_DTMF_TOOL,
@@ -100,8 +99,8 @@ class ReplyPipeline:
         if stream is None:
             return None
         prompt = self.agent.stt.prompt or ""
-        if self.flow is not None and self.flow.dictating() == "name":
-            prompt = f"{prompt} {SPELLING_PROMPT}".strip()  # the caller may spell it
+        if self.flow is not None:  # primed for the values the flow waits for
+            prompt = self.flow.ear_prompt(prompt)
         return stream(prompt=prompt or None)
 
     async def transcribe(self, turn: Turn) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from voice_core.flows.hints import ear_prompt
 from voice_core.flows.machine import (
     AskModel,
     CallTool,
@@ -80,9 +81,10 @@ class FlowDriver:
         self.settle()
         return self.machine.expects_dictation()
 
-    def dictating(self) -> str | None:
+    def ear_prompt(self, vocabulary: str = "") -> str:
+        """Whisper's prompt for the caller's next words (flows/hints.py)."""
         self.settle()
-        return self.machine.dictating()
+        return ear_prompt(*self.machine.listening_for(), vocabulary)
 
     def values(self) -> dict[str, str]:
         self.settle()

@@ -138,6 +138,16 @@ class FlowMachine:
         kind = self.spec.slot(st.asked).type
         return kind if kind in ("phone", "name") else None
 
+    def listening_for(self) -> tuple[list[SlotSpec], SlotSpec | None]:
+        """What the caller may say next, for the ear's prompt: the slots the node still
+        collects, and the one just asked for (read back) if any."""
+        st = self.state
+        if st.waiting in (Waiting.SLOT, Waiting.SLOT_CONFIRM) and st.asked is not None:
+            return [], self.spec.slot(st.asked)
+        if st.waiting is Waiting.OPEN:
+            return [self.spec.slot(n) for n in self._missing(self._node())], None
+        return [], None
+
     def asking_for(self) -> list[SlotSpec]:
         """The slots the current node still needs (what a model extractor should look for)."""
         node = self._node()

@@ -355,12 +355,7 @@ _LETTER_NAMES = {
     "ess": "s", "tee": "t", "tea": "t", "you": "u", "vee": "v", "ex": "x", "why": "y",
     "zee": "z", "zed": "z", "ay": "a", "eh": "a",
 }  # fmt: skip
-_SPELL_TOKEN = re.compile(r"double[\s-]+(?:you|u)\b|[A-Za-z][A-Za-z']*|[^A-Za-z\s.,-]+")
-
-# Whisper's prompt while a caller spells: the alphabet as comma-separated capitals
-# primes it to write letters ("S, N, I, T, H") where it would write words or fuse the
-# spoken name into the first letter ("S-S-M-I-T-H").
-SPELLING_PROMPT = "A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T, U, V, W, X, Y, Z."
+_SPELL_TOKEN = re.compile(r"double[\s-]+(?:you|u|it|in)\b|[A-Za-z][A-Za-z']*|[^A-Za-z\s.,-]+")
 
 
 def spelled(text: str) -> str | None:

@@ -216,8 +216,8 @@ class PromptedSTT(ScriptedSTT):
         return None  # the session then transcribes whole utterances
 
 
-async def test_while_the_caller_spells_a_name_the_ear_is_primed_for_letters() -> None:
-    from voice_core.flows.parse import SPELLING_PROMPT
+async def test_the_ear_is_primed_for_what_the_flow_waits_for() -> None:
+    from voice_core.flows.hints import SPELLING_HINT, TIMES_HINT, WEEKDAYS_HINT
 
     stt = PromptedSTT("I'd like a cleaning on Friday at 9 am.", "Ann Bell, B, E, L, L.")
     s, col = await start_session(agent=make_agent(flow=DENTAL_FLOW), stt=stt)
@@ -227,7 +227,11 @@ async def test_while_the_caller_spells_a_name_the_ear_is_primed_for_letters() ->
     assert got[1].startswith("May I have your first and last name")
     await say_line(s, 1)
     await replies(col, 3)
-    assert stt.prompts[0] is None  # the service and the day: no priming
-    assert stt.prompts[1] is not None and SPELLING_PROMPT in stt.prompts[1]
+    # the greeting collects every value: the services, the days and times, no letters
+    first = stt.prompts[0] or ""
+    assert "cleaning, check-up, filling" in first and WEEKDAYS_HINT in first
+    assert TIMES_HINT in first and SPELLING_HINT not in first
+    # asked for the name: the alphabet, as the caller may spell it
+    assert stt.prompts[1] == SPELLING_HINT
     assert s.flow_record()["values"]["name"] == "Ann Bell"
     await s.hangup()
