@@ -98,10 +98,11 @@ class ReplyPipeline:
         stream = getattr(self.stt, "stream", None)
         if stream is None:
             return None
-        prompt = self.agent.stt.prompt or ""
-        if self.flow is not None:  # primed for the values the flow waits for
-            prompt = self.flow.ear_prompt(prompt)
-        return stream(prompt=prompt or None)
+        prompt = self.agent.stt.prompt or None
+        hints = self.flow.ear_hints() if self.flow is not None else ""
+        if hints:  # the final primed for the values the flow waits for
+            return stream(prompt=prompt, hints=hints)
+        return stream(prompt=prompt)
 
     async def transcribe(self, turn: Turn) -> bool:
         """The final transcript of the turn's audio into ``turn.user_text``; False if no speech."""

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from voice_core.flows.hints import ear_prompt
+from voice_core.flows.hints import ear_hints
 from voice_core.flows.machine import (
     AskModel,
     CallTool,
@@ -81,10 +81,10 @@ class FlowDriver:
         self.settle()
         return self.machine.expects_dictation()
 
-    def ear_prompt(self, vocabulary: str = "") -> str:
-        """Whisper's prompt for the caller's next words (flows/hints.py)."""
+    def ear_hints(self) -> str:
+        """Words for the ear's final on the caller's next turn (flows/hints.py)."""
         self.settle()
-        return ear_prompt(*self.machine.listening_for(), vocabulary)
+        return ear_hints(*self.machine.listening_for())
 
     def values(self) -> dict[str, str]:
         self.settle()

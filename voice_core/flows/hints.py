@@ -1,11 +1,13 @@
-"""What the ear should expect: a Whisper prompt built from the slots the flow waits for.
+"""What the ear should expect: Whisper prompt words from the slots the flow waits for.
 
 Whisper's prompt is the text "before" the audio; words in it are likelier in the
-transcript. A flow knows what the caller is about to say, so it primes the ear with
-the words of those slots: weekday names, clock times, an enum's values, the alphabet
-while a name is spelled. Measured on 40 Piper-voiced day and time answers over the
-phone path (8 kHz mu-law, Whisper tiny.en): right 29 times plain, 36 primed
-("Wednesday at 10 am." heard "Once they attend them." 4 times in 5 without it).
+transcript. A flow knows what the caller is about to say, so it primes the ear with the
+words of those slots: weekday names, clock times, an enum's values, the alphabet while a
+name is spelled. Measured on 40 Piper-voiced day and time answers over the phone path
+(8 kHz mu-law, Whisper tiny.en): right 29 times plain, 36 primed ("Wednesday at 10 am."
+heard "Once they attend them." 4 times in 5 without it). Only the beam-search final is
+primed, never the greedy partials, which copy prompt words into a few syllables of
+audio (voice_core/stt/whisper.py).
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ def slot_hint(slot: SlotSpec, *, asked: bool) -> str:
     return ""
 
 
-def ear_prompt(slots: list[SlotSpec], asked: SlotSpec | None, vocabulary: str = "") -> str:
-    """The agent's own vocabulary, then the hints of what the caller may say now: the
-    slot just asked for, or every value the node still collects."""
-    parts = [vocabulary.strip()] if vocabulary.strip() else []
+def ear_hints(slots: list[SlotSpec], asked: SlotSpec | None) -> str:
+    """What the caller may say now: the slot just asked for, or every value the node
+    still collects."""
+    parts: list[str] = []
     if asked is not None:
         parts.append(slot_hint(asked, asked=True))
     else:

@@ -43,7 +43,7 @@ _NAME_LEADS = (
     r"i am", r"call me", r"the name is", r"under",
 )  # fmt: skip
 _NOT_NAMES = {
-    "yes", "no", "okay", "ok", "sure", "hi", "hello", "um", "uh", "well", "so", "and",
+    "yes", "no", "okay", "ok", "sure", "hi", "hey", "hello", "um", "uh", "well", "so", "and",
     "the", "a", "my", "name", "is", "it", "its", "it's", "i", "i'm", "please", "thanks",
     "thank", "you", "spelled", "spell", "that", "that's", "thats", "this", "last", "first",
     "surname",

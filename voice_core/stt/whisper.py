@@ -120,9 +120,11 @@ class WhisperSTT:
 
     # ------------------------------------------------------------ streaming
 
-    def stream(self, *, prompt: str | None = None) -> UtteranceStream:
-        """State for one utterance's partials (one per caller turn, per call)."""
-        return UtteranceStream(self, self.prompt if prompt is None else prompt)
+    def stream(self, *, prompt: str | None = None, hints: str = "") -> UtteranceStream:
+        """State for one utterance's partials (one per caller turn, per call). ``hints``:
+        words the caller is likely to say now (a flow's slots), for the final only."""
+        vocabulary = self.prompt if prompt is None else prompt
+        return UtteranceStream(self, vocabulary, f"{vocabulary} {hints}".strip())
 
 
 class UtteranceStream:
@@ -133,9 +135,14 @@ class UtteranceStream:
     after the last cut, so its cost does not grow with the utterance either.
     """
 
-    def __init__(self, stt: WhisperSTT, vocabulary: str) -> None:
+    def __init__(self, stt: WhisperSTT, vocabulary: str, final_vocabulary: str = "") -> None:
         self._stt = stt
         self._vocabulary = vocabulary
+        # Hints prime the beam-search final, never the greedy partials: on a growing
+        # window of a few syllables greedy decoding copies words from its prompt ("Actually,
+        # never mind" had a partial heard as a weekday from the list), and the partials are
+        # the listener's second opinion, so they must hear only the audio.
+        self._final_vocabulary = final_vocabulary or vocabulary
         self._agreement = LocalAgreement()
         self._final_parts: list[str] = []  # beam-search text of the audio cut off, in order
         self._final_until = 0  # samples covered by _final_parts
@@ -181,7 +188,7 @@ class UtteranceStream:
             self._stt.decoder,
             _float(audio),
             self._stt.final_options,
-            vocabulary=self._vocabulary,
+            vocabulary=self._final_vocabulary,
             previous=" ".join(self._final_parts),
         )
         if heard.text:
@@ -193,14 +200,14 @@ class UtteranceStream:
         Does not change the stream: a speculative final may be asked for again later.
         """
         if self._final_until == 0:
-            return self._stt.transcribe_sync(audio, prompt=self._vocabulary)
+            return self._stt.transcribe_sync(audio, prompt=self._final_vocabulary)
         t0 = time.perf_counter()
         before = " ".join(self._final_parts)
         heard = transcribe_long(
             self._stt.decoder,
             _float(audio[self._final_until :]),
             self._stt.final_options,
-            vocabulary=self._vocabulary,
+            vocabulary=self._final_vocabulary,
             previous=before,
         )
         text = " ".join(t for t in (before, heard.text) if t)

@@ -209,10 +209,10 @@ class PromptedSTT(ScriptedSTT):
 
     def __init__(self, *lines: str) -> None:
         super().__init__(*lines)
-        self.prompts: list[str | None] = []
+        self.prompts: list[str] = []
 
-    def stream(self, *, prompt: str | None = None) -> None:
-        self.prompts.append(prompt)
+    def stream(self, *, prompt: str | None = None, hints: str = "") -> None:
+        self.prompts.append(hints)
         return None  # the session then transcribes whole utterances
 
 
@@ -228,7 +228,7 @@ async def test_the_ear_is_primed_for_what_the_flow_waits_for() -> None:
     await say_line(s, 1)
     await replies(col, 3)
     # the greeting collects every value: the services, the days and times, no letters
-    first = stt.prompts[0] or ""
+    first = stt.prompts[0]
     assert "cleaning, check-up, filling" in first and WEEKDAYS_HINT in first
     assert TIMES_HINT in first and SPELLING_HINT not in first
     # asked for the name: the alphabet, as the caller may spell it
