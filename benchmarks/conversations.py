@@ -5,7 +5,8 @@ mu-law 8 kHz -> Whisper) calling the demo agent (the Bright Smile Dental flow,
 gateway/demo_flow.py) on the whole app, as ``voxline serve`` runs it (post-call
 analysis on). Varied wording, several values in one answer, corrections at the
 read-back ("no, Wednesday"), a spelled surname, dictated numbers, off-topic questions,
-a value out of bounds, a caller who hangs up early.
+a value out of bounds, a caller who hangs up early. Told "Sorry, I didn't catch
+that", the caller says the line once more, in a second recording (``RepeatingCaller``).
 
 Success for a call = the call record's flow values are exactly the expected ones, the
 caller heard the read-back (the agent's "Shall I book it?" line played out, not cut),
@@ -30,6 +31,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from benchmarks.latency import (
     DEMO_AGENT_ID,
@@ -390,13 +393,17 @@ SCENARIOS = [
 class RepeatingCaller(SimulatedCallee):
     """A scripted caller who, told "Sorry, I didn't catch that", says the same line once
     more, as people do (the agent's words are read from the in-process session). The
-    ear's output on a short phrase moves with where it falls in its window, so a repeat
-    can be heard where the first try was not; repeats are counted in the report."""
+    second try is a second recording of the line (``again``: Piper samples its voice
+    afresh each time), as a person never says a line twice the same: replaying the
+    identical audio to an ear that is deterministic on its input only repeats its
+    mistake. Repeats are counted in the report."""
 
-    def __init__(self, *args: Any, session_of: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, session_of: Any, again: list[CalleeLine], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._session_of = session_of
+        self._again = again
         self.repeats = 0
+        self.said_audio: list[np.ndarray] = []  # what each said line sounded like
 
     def _last_agent_line(self) -> str:
         session = self._session_of(self.call_id)
@@ -408,15 +415,17 @@ class RepeatingCaller(SimulatedCallee):
         since = 0.0
         if self.wait_for_greeting:
             await self._wait_agent_done(since)
-        for line in self.lines:
+        for line, second in zip(self.lines, self._again, strict=True):
             for attempt in (1, 2):
                 if self._closed.is_set():
                     return
-                assert line.audio is not None
+                audio = line.audio if attempt == 1 else second.audio
+                assert audio is not None
                 said = SaidLine(line.text, self._now())
                 self.report.said.append(said)
+                self.said_audio.append(audio)
                 self._speech_done.clear()
-                self._speech.extend(to_mulaw_frames(line.audio))
+                self._speech.extend(to_mulaw_frames(audio))
                 await self._speech_done.wait()
                 said.ended_at = self._now()
                 since = said.ended_at
@@ -432,7 +441,7 @@ class RepeatingCaller(SimulatedCallee):
 
 
 async def run_booking_call(
-    harness: Harness, lines: list[CalleeLine]
+    harness: Harness, lines: list[CalleeLine], again: list[CalleeLine]
 ) -> tuple[list[dict[str, Any]], CalleeReport, int]:
     """One call by a RepeatingCaller; its turns (``latency.turns_of_call``), the report and
     how many lines the caller had to repeat."""
@@ -444,13 +453,12 @@ async def run_booking_call(
         call_id=call_id,
         token=await harness.phone.mint_token(call_id, DEMO_AGENT_ID),
         session_of=harness.sessions.get,
+        again=again,
     )
     report = await callee.run()
     await harness.store.wait_final(callee.call_id, 30)
     session = harness.sessions.pop(callee.call_id, None)
-    audio_of = {x.text: x.audio for x in lines}
-    said_audio = [audio_of[s.text] for s in report.said]
-    turns = turns_of_call(report, callee_t0(callee), session, said_audio)
+    turns = turns_of_call(report, callee_t0(callee), session, callee.said_audio)
     return turns, report, callee.repeats
 
 
@@ -604,7 +612,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         async with running_server(flow_agent(url)) as harness:
             for i, sc in enumerate(scenarios):
                 lines = await caller_lines(harness.engine.tts, sc.lines)
-                call_turns, report, repeats = await run_booking_call(harness, lines)
+                again = await caller_lines(harness.engine.tts, sc.lines)  # a second try
+                call_turns, report, repeats = await run_booking_call(harness, lines, again)
                 record = await harness.store.get(report.call_id)
                 ok, why = judge(sc, record)
                 heard = [e["text"] for e in (record.transcript if record else [])]
