@@ -202,6 +202,9 @@ def clock_time(text: str) -> tuple[int, int, str] | None:
     # "9am", "2 p.m.", and the ear's "4p" are all a number and a meridiem
     low = re.sub(r"(\d)\s*([ap])\.?(?:\s*m\b\.?)?(?![a-z])", r"\1 \2m", text.lower())
     low = low.replace(".", "")
+    # A weak "half" loses its h and its vowel on a phone line: the ear writes "F past 3",
+    # "alf past", "have passed three"; "passed" is "past" misspelled by the ear.
+    low = re.sub(r"\b(?:f|af|alf|arf|have|half)\s+pas(?:t|sed)\b", "half past", low)
     tokens = words(low.replace(":", " : "))
     best: tuple[int, tuple[int, int, str]] | None = None
 

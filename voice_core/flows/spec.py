@@ -174,7 +174,7 @@ class FlowSpec(BaseModel):
     extraction: Literal["auto", "rules", "tools"] = Field(
         "auto",
         description="how values are heard: 'rules' the typed parsers only (the embedded "
-        "model: 2 of 8 right when asked to classify, see voice_core/flows/README); "
+        "model: 2 of 8 right when asked to classify, see docs/flows.md); "
         "'tools' the model's native tool calls on top of the parsers (a capable remote "
         "model); 'auto' = tools for a remote endpoint, rules for the embedded model",
     )

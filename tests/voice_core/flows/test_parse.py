@@ -83,6 +83,12 @@ def test_enum_by_synonym_and_correction() -> None:
     assert enum_value("What time do you open?", values) is None
 
 
+def test_a_half_past_the_ear_half_heard() -> None:
+    for heard in ("F past 3.", "Have passed three.", "alf past three", "half past 3"):
+        assert clock_time(heard)[:2] == (15, 30), heard  # 3, an afternoon hour
+    assert clock_time("At 3, I'll pass by.")[:2] == (15, 0)  # not a half past
+
+
 def test_a_near_miss_of_the_ear_still_names_the_value() -> None:
     values = {"filling": ["filling", "cavity"], "emergency": ["hurts", "swollen"]}
     assert enum_value("I'd like to book a fill-in.", values) == "filling"  # heard on a call
