@@ -370,6 +370,13 @@ class EngineSettings(BaseSettings):
         "default, 8 per core, lets each model thread grow its own heap full of holes. "
         "0: glibc's default",
     )
+    malloc_mmap_threshold_kib: int = Field(
+        128,
+        ge=0,
+        description="blocks this large get their own mapping, returned on free; fixed, so "
+        "glibc does not slide it up to 32 MiB and put per-turn buffers in the heaps. "
+        "0: glibc's sliding default",
+    )
     trim_after_calls: bool = Field(
         True, description="return freed heap pages to the system a little after calls end"
     )

@@ -19,7 +19,7 @@ from voice_core.live_work import LiveLLM, LiveSTT, LiveWork
 from voice_core.llm.base import LanguageModel
 from voice_core.llm.embedded import EmbeddedLlamaServer
 from voice_core.llm.openai_compat import OpenAICompatibleLLM
-from voice_core.memory import HeapTrimmer, limit_arenas
+from voice_core.memory import HeapTrimmer, fix_mmap_threshold, limit_arenas
 from voice_core.session import CallSession
 from voice_core.stt.base import SpeechToText
 from voice_core.tools import Fetch, ToolRunner
@@ -58,6 +58,7 @@ class VoiceEngine:
                 return
             # Before the models start their threads: arenas made earlier stay.
             limit_arenas(self.settings.malloc_arenas)
+            fix_mmap_threshold(self.settings.malloc_mmap_threshold_kib)
             await asyncio.to_thread(self._load)
             await self._warm_up()
             self._started = True

@@ -9,6 +9,8 @@ climbs with holes no call uses, though no object is left alive
 
 - fewer arenas (``mallopt(M_ARENA_MAX)``, what ``MALLOC_ARENA_MAX`` sets): the model
   threads share a few heaps instead of each growing its own;
+- a fixed mmap threshold (``mallopt(M_MMAP_THRESHOLD)``): large blocks keep getting
+  their own mappings, which go back to the system on free;
 - ``malloc_trim(0)`` once calls have ended: every arena's free pages are returned with
   ``madvise``. It takes each arena's lock in turn, so it runs off the event loop, at
   most once per ``min_interval_s``, and a little after the last call ended (a call's
@@ -27,7 +29,8 @@ import time
 
 log = logging.getLogger(__name__)
 
-M_ARENA_MAX = -8  # glibc malloc.h
+M_MMAP_THRESHOLD = -3  # glibc malloc.h
+M_ARENA_MAX = -8
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -51,6 +54,17 @@ def limit_arenas(count: int) -> bool:
     if _LIBC is None or count <= 0:
         return False
     return bool(_LIBC.mallopt(M_ARENA_MAX, count))
+
+
+def fix_mmap_threshold(kib: int) -> bool:
+    """Allocations of ``kib`` KiB and more get their own mapping, returned to the system
+    on free (0: leave glibc's default). glibc starts at 128 KiB but raises the threshold
+    each time such a block is freed, up to 32 MiB, after which the per-turn buffers
+    (audio, mel spectrograms, model outputs) land in the heaps and leave holes there.
+    Setting it turns that sliding off. True if it took."""
+    if _LIBC is None or kib <= 0:
+        return False
+    return bool(_LIBC.mallopt(M_MMAP_THRESHOLD, kib * 1024))
 
 
 def trim() -> float:

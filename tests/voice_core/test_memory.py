@@ -54,6 +54,8 @@ async def test_calls_ending_together_trim_once_a_little_later() -> None:
 
 
 @glibc
-def test_the_arena_limit_is_accepted() -> None:
+def test_the_arena_limit_and_mmap_threshold_are_accepted() -> None:
     assert memory.limit_arenas(2) is True
     assert memory.limit_arenas(0) is False  # 0 leaves glibc's default
+    assert memory.fix_mmap_threshold(128) is True
+    assert memory.fix_mmap_threshold(0) is False
