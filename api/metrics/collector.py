@@ -10,6 +10,7 @@ counts come from the database: they are the fleet's, not only this process's.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from gateway.bridge import CallRegistry
 from voice_core.end_reasons import CallEnd
 from voice_core.engine import VoiceEngine
 from voice_core.events import CallEnded, SessionEvent, TurnMetrics
+
+_MAX_TRACKED_CALLS = 10_000
 
 # Seconds. The response budget is ~0.2-0.7 s; the tail that matters goes to several
 # seconds (a caller hears silence), so the buckets are dense below 1 s and sparse above.
@@ -66,6 +69,9 @@ class VoxlineMetrics(Collector):
         self.calls = calls
         self.sessions = sessions
         self.analysis_errors = analysis_errors
+        # Each live call's transport, kept from its first event: the registry may drop
+        # the call before its CallEnded reaches us, which would count it as "unknown".
+        self._transports: OrderedDict[str, str] = OrderedDict()
         self.registry = CollectorRegistry(auto_describe=True)
         self._snapshot = _Snapshot()
         r = self.registry
@@ -114,6 +120,8 @@ class VoxlineMetrics(Collector):
 
     def observe(self, call_id: str, event: SessionEvent) -> None:
         """An ``EventObserver`` for every transport gateway."""
+        if not isinstance(event, CallEnded):
+            self._transport(call_id)  # remembered while the call is still registered
         if isinstance(event, TurnMetrics):
             transport = self._transport(call_id)
             stages = event.stages_ms
@@ -126,15 +134,24 @@ class VoxlineMetrics(Collector):
                     self.stage.labels(name).observe(stages[name] / 1000)
         elif isinstance(event, CallEnded):
             reason = CallEnd.parse(event.reason).reason.value
-            self.calls_ended.labels(self._transport(call_id), reason).inc()
+            transport = self._transports.pop(call_id, None) or self._transport(call_id)
+            self.calls_ended.labels(transport, reason).inc()
 
     def analysed(self, wait_s: float, run_s: float) -> None:
         self.analysis_wait.observe(wait_s)
         self.analysis_duration.observe(run_s)
 
     def _transport(self, call_id: str) -> str:
+        known = self._transports.get(call_id)
+        if known is not None:
+            return known
         call = self.calls.get(call_id)
-        return call.transport if call is not None else "unknown"
+        if call is None:
+            return "unknown"
+        self._transports[call_id] = call.transport
+        while len(self._transports) > _MAX_TRACKED_CALLS:  # calls that never ended
+            self._transports.popitem(last=False)
+        return call.transport
 
     # ------------------------------------------------------------ levels
 

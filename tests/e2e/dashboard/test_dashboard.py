@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -137,7 +138,10 @@ async def test_dashboard_live_calls_log_campaigns_and_agents(running, tmp_path) 
                 60,
                 "a caller line in the card",
             )
-            assert "clean" in caller_line.lower()
+            # The caller's words, as the ear heard them: Piper samples the caller's voice
+            # afresh each run, and one word in a line may come out wrong ("a planing").
+            heard = set(re.findall(r"[a-z]+", caller_line.lower()))
+            assert len(heard & {"book", "cleaning", "tuesday"}) >= 2, caller_line
             await _until(cdp, f"!!{card}.querySelector('.line.agent')", 30, "an agent line")
             status = (await api.get(f"/api/v1/calls/{call_id}")).json()["status"]
             await _screenshot(cdp, tmp_path / "live.png")
