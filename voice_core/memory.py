@@ -5,7 +5,7 @@ end-of-turn model) and HTTP bodies from several threads. glibc gives each thread
 finds an arena locked a new arena (up to 8 per core), and memory freed inside an arena
 stays mapped until the arena's top is free: over a day of calls the process's RSS
 climbs with holes no call uses, though no object is left alive
-(benchmarks/results/memory.*.md). Two levers, both glibc's own:
+(benchmarks/results/memory.*.md). Three levers, all glibc's own:
 
 - fewer arenas (``mallopt(M_ARENA_MAX)``, what ``MALLOC_ARENA_MAX`` sets): the model
   threads share a few heaps instead of each growing its own;
@@ -16,7 +16,7 @@ climbs with holes no call uses, though no object is left alive
   most once per ``min_interval_s``, and a little after the last call ended (a call's
   post-call work frees most of its memory in the seconds after the hang-up).
 
-On a C library that is not glibc (musl, macOS) both are no-ops.
+On a C library that is not glibc (musl, macOS) all three are no-ops.
 """
 
 from __future__ import annotations

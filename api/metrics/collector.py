@@ -120,10 +120,13 @@ class VoxlineMetrics(Collector):
 
     def observe(self, call_id: str, event: SessionEvent) -> None:
         """An ``EventObserver`` for every transport gateway."""
-        if not isinstance(event, CallEnded):
-            self._transport(call_id)  # remembered while the call is still registered
+        if isinstance(event, CallEnded):
+            reason = CallEnd.parse(event.reason).reason.value
+            transport = self._transports.pop(call_id, None) or self._registered(call_id)
+            self.calls_ended.labels(transport, reason).inc()
+            return
+        transport = self._transport(call_id)  # remembered while the call is registered
         if isinstance(event, TurnMetrics):
-            transport = self._transport(call_id)
             stages = event.stages_ms
             if "response" in stages:
                 self.response.labels(transport).observe(stages["response"] / 1000)
@@ -132,10 +135,6 @@ class VoxlineMetrics(Collector):
             for name in STAGES:
                 if name in stages:
                     self.stage.labels(name).observe(stages[name] / 1000)
-        elif isinstance(event, CallEnded):
-            reason = CallEnd.parse(event.reason).reason.value
-            transport = self._transports.pop(call_id, None) or self._transport(call_id)
-            self.calls_ended.labels(transport, reason).inc()
 
     def analysed(self, wait_s: float, run_s: float) -> None:
         self.analysis_wait.observe(wait_s)
@@ -145,13 +144,16 @@ class VoxlineMetrics(Collector):
         known = self._transports.get(call_id)
         if known is not None:
             return known
+        transport = self._registered(call_id)
+        if transport != "unknown":
+            self._transports[call_id] = transport
+            while len(self._transports) > _MAX_TRACKED_CALLS:  # calls that never ended
+                self._transports.popitem(last=False)
+        return transport
+
+    def _registered(self, call_id: str) -> str:
         call = self.calls.get(call_id)
-        if call is None:
-            return "unknown"
-        self._transports[call_id] = call.transport
-        while len(self._transports) > _MAX_TRACKED_CALLS:  # calls that never ended
-            self._transports.popitem(last=False)
-        return call.transport
+        return call.transport if call is not None else "unknown"
 
     # ------------------------------------------------------------ levels
 

@@ -128,15 +128,8 @@ class FlowMachine:
 
     def expects_dictation(self) -> bool:
         """Asked for a phone number or a name (spelled): the caller dictates in groups."""
-        return self.dictating() is not None
-
-    def dictating(self) -> str | None:
-        """The slot type ("phone", "name") the caller is asked to dictate, if any."""
-        st = self.state
-        if st.waiting not in (Waiting.SLOT, Waiting.SLOT_CONFIRM) or st.asked is None:
-            return None
-        kind = self.spec.slot(st.asked).type
-        return kind if kind in ("phone", "name") else None
+        _, asked = self.listening_for()
+        return asked is not None and asked.type in ("phone", "name")
 
     def listening_for(self) -> tuple[list[SlotSpec], SlotSpec | None]:
         """What the caller may say next, for the ear's prompt: the slots the node still
